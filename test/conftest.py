@@ -1,0 +1,36 @@
+"""Shared test setup: DDS isolated to this machine and to this test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+# One domain per pytest process so concurrent runs on one machine never see each other.
+os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
+
+from diffpose_ros.core.paths import shared_data_dir  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = shared_data_dir()
+    if not path.is_dir():
+        pytest.fail(f"shared development data not found at {path} (set DIFFPOSE_SHARED_DATA)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def images_dir(shared_data: Path) -> Path:
+    return shared_data / "images"
+
+
+@pytest.fixture(scope="session")
+def mocap_dir(shared_data: Path) -> Path:
+    return shared_data / "mocap"
