@@ -1,0 +1,108 @@
+"""Core estimator results <-> diffpose_msgs / sensor_msgs messages."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from diffpose_msgs.msg import Keypoint2D, PersonHypotheses, PoseHypotheses, Skeleton3D
+from geometry_msgs.msg import Point
+from std_msgs.msg import Header
+
+from diffpose_ros.core import skeleton
+from diffpose_ros.core.camera import PinholeCamera
+
+
+def skeleton_msg(joints: np.ndarray, weight: float) -> Skeleton3D:
+    return Skeleton3D(joints=[Point(x=float(x), y=float(y), z=float(z)) for x, y, z in np.asarray(joints)],
+                      weight=float(weight))
+
+
+def pose_hypotheses_msg(header: Header, people, num_steps: int) -> PoseHypotheses:
+    """A frame's PersonEstimates -> PoseHypotheses (header copied from the image)."""
+    msg = PoseHypotheses(header=header, skeleton=skeleton.NAME, joint_names=list(skeleton.JOINT_NAMES),
+                         joint_parents=list(skeleton.PARENTS), num_steps=int(num_steps))
+    for p in people:
+        person = PersonHypotheses(track_id=int(p.track_id), detection_score=float(p.detection_score),
+                                  translation_is_metric=bool(p.translation_is_metric))
+        person.keypoints = [Keypoint2D(x=float(x), y=float(y), score=float(s))
+                            for (x, y), s in zip(p.keypoints, p.keypoint_scores)]
+        person.hypotheses = [skeleton_msg(h, w) for h, w in zip(p.hypotheses, p.weights)]
+        person.mean = skeleton_msg(p.mean, 1.0)
+        person.joint_spread = [float(s) for s in p.spread]
+        msg.people.append(person)
+    return msg
+
+
+def camera_from_info(msg) -> PinholeCamera:
+    """sensor_msgs/CameraInfo -> PinholeCamera (uses P for rectified images when K is empty)."""
+    k = np.asarray(msg.k, dtype=np.float64)
+    if not np.any(k) and np.any(msg.p):
+        p = np.asarray(msg.p, dtype=np.float64).reshape(3, 4)
+        k = p[:, :3].ravel()
+    distortion = tuple(msg.d) if msg.distortion_model in ("plumb_bob", "rational_polynomial") else ()
+    return PinholeCamera.from_k(k, msg.width, msg.height, distortion)
+
+
+def observations_from_msg(msg, camera: PinholeCamera, joint_names=skeleton.JOINT_NAMES,
+                          default_sigma_px: float = 8.0):
+    """diffpose_msgs/Observations2D -> list of PersonObservation in the estimator's joint order.
+
+    Joints the message does not name are left unobserved. Heatmaps given as probabilities are turned into
+    log-probabilities; keypoint-only people get Gaussian heatmaps rendered from their keypoints.
+    """
+    from diffpose_ros.detector.base import PersonObservation, keypoints_to_heatmaps, log_softmax_heatmaps
+
+    index = {name: i for i, name in enumerate(msg.joint_names)}
+    missing = [n for n in joint_names if n not in index]
+    if len(missing) == len(joint_names):
+        raise ValueError(f"Observations2D names none of the estimator's joints: {list(msg.joint_names)}")
+    order = [index.get(n, -1) for n in joint_names]
+    out: list[PersonObservation] = []
+    for person in msg.people:
+        if len(person.keypoints) != len(msg.joint_names):
+            raise ValueError(f"person {person.track_id}: {len(person.keypoints)} keypoints for "
+                             f"{len(msg.joint_names)} joint names")
+        kp = np.full((len(joint_names), 2), np.nan)
+        sc = np.zeros(len(joint_names))
+        for j, src in enumerate(order):
+            if src >= 0:
+                k = person.keypoints[src]
+                if math.isfinite(k.x) and math.isfinite(k.y):
+                    kp[j], sc[j] = (k.x, k.y), float(np.clip(k.score, 0.0, 1.0))
+        h, w = int(person.heatmap_height), int(person.heatmap_width)
+        if h and w:
+            n_src = len(msg.joint_names)
+            data = np.asarray(person.heatmaps, dtype=np.float32)
+            if data.size != n_src * h * w:
+                raise ValueError(f"person {person.track_id}: heatmaps has {data.size} values, expected "
+                                 f"{n_src}x{h}x{w}")
+            src_maps = data.reshape(n_src, h, w)
+            maps = np.full((len(joint_names), h, w), np.nan, dtype=np.float32)
+            for j, src in enumerate(order):
+                if src >= 0:
+                    maps[j] = src_maps[src]
+            encoding = person.heatmap_encoding or "logit"
+            if encoding not in ("logit", "probability"):
+                raise ValueError(f"unknown heatmap_encoding {encoding!r} (logit or probability)")
+            if encoding == "probability":  # NaN stays NaN (joint unusable); zeros become very unlikely
+                maps = np.log(np.clip(maps, 1e-30, None))
+            logp, has = log_softmax_heatmaps(maps)
+            affine = np.asarray(person.image_to_heatmap, dtype=np.float64).reshape(2, 3)
+            out.append(PersonObservation(keypoints=kp, scores=sc * has, heatmaps=logp, has_heatmap=has,
+                                         image_to_heatmap=affine, box=_box(kp), score=float(person.detection_score),
+                                         track_id=int(person.track_id)))
+        else:
+            obs = keypoints_to_heatmaps(kp, sc, (camera.height or 480, camera.width or 640),
+                                        sigma_px=float(person.keypoint_sigma_px) or default_sigma_px,
+                                        box=_box(kp), score=float(person.detection_score))
+            out.append(dataclasses.replace(obs, track_id=int(person.track_id)))
+    return out
+
+
+def _box(kp: np.ndarray) -> np.ndarray:
+    ok = np.isfinite(kp).all(axis=1)
+    if not ok.any():
+        return np.zeros(4)
+    return np.concatenate([kp[ok].min(axis=0), kp[ok].max(axis=0)])

@@ -1,0 +1,256 @@
+"""The estimator node: camera images in, several 3D skeleton hypotheses per person out.
+
+Subscribes (relative, remappable): ``image`` (sensor_msgs/Image) or ``compressed_image``
+(sensor_msgs/CompressedImage) or ``observations`` (diffpose_msgs/Observations2D), plus ``camera_info``.
+Publishes: ``~/hypotheses`` (diffpose_msgs/PoseHypotheses), ``~/markers`` (visualization_msgs/MarkerArray),
+``~/debug_image`` (sensor_msgs/Image, only built while subscribed), ``/diagnostics``.
+
+The heavy work runs in one worker thread on the newest frame; frames arriving while it is busy are dropped and
+counted (or queued with ``process_every_frame``). A bad message is logged and counted, never fatal.
+"""
+
+from __future__ import annotations
+
+import collections
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diffpose_msgs.msg import Observations2D, PoseHypotheses
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import qos_profile_sensor_data
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from visualization_msgs.msg import MarkerArray
+
+from diffpose_ros.core.camera import PinholeCamera
+from diffpose_ros.estimator import EstimatorConfig, PoseEstimator
+from diffpose_ros.ros import conversions, image_conversion, markers
+from diffpose_ros.ros.parameters import ParameterError, declare_and_read, qos_profile
+
+
+@dataclass
+class Frame:
+    header: object
+    kind: str  # image | compressed | observations
+    msg: object
+    received: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class Counters:
+    received: int = 0
+    processed: int = 0
+    dropped_busy: int = 0
+    dropped_bad_input: int = 0
+    dropped_no_camera_info: int = 0
+    fallback_intrinsics: int = 0
+    people: int = 0
+    last_error: str = ""
+
+
+class EstimatorNode(Node):
+    def __init__(self) -> None:
+        super().__init__("estimator")
+        p = self.params = declare_and_read(self)
+        self.estimator = PoseEstimator(EstimatorConfig.from_params(p))
+        self.counters = Counters()
+        self.latency: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=200))
+        self._camera_infos: collections.deque = collections.deque(maxlen=50)
+        self._warned_fallback = False
+        self._pending: collections.deque[Frame] = collections.deque(maxlen=1000 if p["process_every_frame"] else 1)
+        self._cv = threading.Condition()
+        self._stop = False
+
+        out_qos = qos_profile(p["output_qos.reliability"], p["output_qos.depth"])
+        in_qos = qos_profile(p["image_qos.reliability"], p["image_qos.depth"])
+        self.pub_hyp = self.create_publisher(PoseHypotheses, "~/hypotheses", out_qos)
+        self.pub_markers = self.create_publisher(MarkerArray, "~/markers", out_qos)
+        self.pub_debug = self.create_publisher(Image, "~/debug_image", qos_profile_sensor_data)
+        self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        kind = p["input"]
+        msg_type = {"image": Image, "compressed": CompressedImage, "observations": Observations2D}[kind]
+        topic = {"image": "image", "compressed": "compressed_image", "observations": "observations"}[kind]
+        self.create_subscription(msg_type, topic, lambda m: self._on_frame(m, kind), in_qos)
+        self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
+        self._worker = threading.Thread(target=self._work, name="estimator", daemon=True)
+        self._worker.start()
+        self.get_logger().info(
+            f"estimator ready: input={kind} on {self.resolve_topic_name(topic)}, m={p['num_hypotheses']}, "
+            f"steps={p['num_steps']}, detector={p['detector.model']}, device={p['device']}")
+
+    # ---------------------------------------------------------------- callbacks
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            camera = conversions.camera_from_info(msg)
+        except ValueError as exc:
+            self._bad_input(f"camera_info: {exc}")
+            return
+        self._camera_infos.append((_stamp(msg.header), camera))
+
+    def _on_frame(self, msg, kind: str) -> None:
+        self.counters.received += 1
+        with self._cv:
+            if len(self._pending) == self._pending.maxlen:
+                self.counters.dropped_busy += 1
+            self._pending.append(Frame(msg.header, kind, msg))
+            self._cv.notify()
+
+    # ---------------------------------------------------------------- worker
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._pending and not self._stop:
+                    self._cv.wait(0.5)
+                if self._stop:
+                    return
+                frame = self._pending.popleft()
+            try:
+                self._process(frame)
+            except (ValueError, image_conversion.ImageConversionError) as exc:
+                self._bad_input(str(exc))
+            except Exception as exc:  # noqa: BLE001 - one bad frame must never kill the node
+                self._bad_input(f"{type(exc).__name__}: {exc}")
+                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+
+    def _process(self, frame: Frame) -> None:
+        t0 = time.perf_counter()
+        size = (frame.msg.width, frame.msg.height) if frame.kind == "image" else None
+        camera = self._camera_for(frame.header, size)
+        if camera is None:
+            self.counters.dropped_no_camera_info += 1
+            self.get_logger().warn("no camera_info for this frame; dropped (require_camera_info=true)",
+                                   throttle_duration_sec=5.0)
+            return
+        rgb = None
+        if frame.kind == "observations":
+            observations = conversions.observations_from_msg(frame.msg, camera)
+            result = self.estimator.estimate_from_observations(observations, camera)
+        else:
+            if frame.kind == "image" and frame.msg.height * frame.msg.width > self.params["max_image_pixels"]:
+                raise ValueError(f"image {frame.msg.width}x{frame.msg.height} exceeds max_image_pixels")
+            rgb = (image_conversion.image_msg_to_rgb(frame.msg) if frame.kind == "image"
+                   else image_conversion.compressed_msg_to_rgb(frame.msg))
+            if rgb.shape[0] * rgb.shape[1] > self.params["max_image_pixels"]:
+                raise ValueError(f"image {rgb.shape[1]}x{rgb.shape[0]} exceeds max_image_pixels")
+            camera = _fit_camera(camera, rgb.shape[1], rgb.shape[0], self._warn_once)
+            result = self.estimator.estimate(rgb, camera)
+        self.latency["decode"].append(1e3 * (time.perf_counter() - t0) - sum(result.timings_ms.values()))
+        for stage, ms in result.timings_ms.items():
+            self.latency[stage].append(ms)
+        t_pub = time.perf_counter()
+        self.pub_hyp.publish(conversions.pose_hypotheses_msg(frame.header, result.people, self.params["num_steps"]))
+        if self.params["markers.enabled"]:
+            self.pub_markers.publish(markers.frame_markers(
+                frame.header, result.people, self.params["markers.max_hypotheses"],
+                self.params["markers.line_width"], self.params["markers.joint_size"]))
+        if rgb is not None and self.pub_debug.get_subscription_count() > 0:
+            from diffpose_ros.tools.overlay import draw_overlay
+
+            debug = draw_overlay(rgb, result.people, camera)
+            self.pub_debug.publish(Image(header=frame.header, **image_conversion.numpy_to_image_fields(debug, "rgb8")))
+        self.latency["publish"].append(1e3 * (time.perf_counter() - t_pub))
+        self.latency["end_to_end"].append(1e3 * (time.monotonic() - frame.received))
+        self.counters.processed += 1
+        self.counters.people += len(result.people)
+
+    def _camera_for(self, header, size: "tuple[int, int] | None") -> "PinholeCamera | None":
+        """The camera_info nearest in time; the fallback intrinsics (warned, counted) when none has arrived."""
+        stamp = _stamp(header)
+        best = min(self._camera_infos, key=lambda sc: abs(sc[0] - stamp), default=None)
+        if best is not None and abs(best[0] - stamp) <= self.params["camera_info_sync_tolerance"]:
+            return best[1]
+        if best is not None:  # intrinsics rarely change: the nearest one is a sound fallback
+            return best[1]
+        if self.params["require_camera_info"]:
+            return None
+        self.counters.fallback_intrinsics += 1
+        if not self._warned_fallback:
+            self._warned_fallback = True
+            self.get_logger().warn(
+                f"no camera_info received on {self.resolve_topic_name('camera_info')}: using fallback intrinsics "
+                f"(horizontal FOV {self.params['fallback_horizontal_fov_deg']} deg); depth will be off")
+        width, height = size or (640, 480)
+        return PinholeCamera.from_fov(width, height, self.params["fallback_horizontal_fov_deg"])
+
+    def _warn_once(self, text: str) -> None:
+        self.get_logger().warn(text, once=True)
+
+    def _bad_input(self, reason: str) -> None:
+        self.counters.dropped_bad_input += 1
+        self.counters.last_error = reason
+        self.get_logger().warn(f"dropped bad input: {reason}", throttle_duration_sec=2.0)
+
+    # ---------------------------------------------------------------- diagnostics
+    def _publish_diagnostics(self) -> None:
+        c = self.counters
+        values = {k: str(v) for k, v in vars(c).items()}
+        for stage, samples in list(self.latency.items()):
+            if samples:
+                arr = np.asarray(samples)
+                values[f"{stage}_ms_p50"] = f"{np.percentile(arr, 50):.1f}"
+                values[f"{stage}_ms_p95"] = f"{np.percentile(arr, 95):.1f}"
+        level = DiagnosticStatus.OK
+        message = "ok"
+        if c.dropped_bad_input or c.dropped_no_camera_info:
+            level, message = DiagnosticStatus.WARN, f"dropped input: {c.last_error or 'no camera_info'}"
+        if c.fallback_intrinsics and not self._camera_infos:
+            level, message = DiagnosticStatus.WARN, "no camera_info: fallback intrinsics"
+        status = DiagnosticStatus(level=level, name=f"{self.get_fully_qualified_name()}: estimator",
+                                  hardware_id="diffpose_ros", message=message,
+                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
+        self.pub_diag.publish(DiagnosticArray(header=_now_header(self), status=[status]))
+
+    def shutdown(self) -> None:
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self._worker.join(timeout=5.0)
+
+
+def _fit_camera(camera: PinholeCamera, width: int, height: int, warn) -> PinholeCamera:
+    """Rescale intrinsics calibrated at another resolution to the image size."""
+    if camera.width and camera.height and (camera.width, camera.height) != (width, height):
+        warn(f"camera_info is {camera.width}x{camera.height} but images are {width}x{height}: rescaling intrinsics")
+        sx, sy = width / camera.width, height / camera.height
+        return PinholeCamera(camera.fx * sx, camera.fy * sy, camera.cx * sx, camera.cy * sy, width, height,
+                             camera.distortion)
+    return camera
+
+
+def _stamp(header) -> float:
+    return header.stamp.sec + 1e-9 * header.stamp.nanosec
+
+
+def _now_header(node: Node):
+    from std_msgs.msg import Header
+
+    return Header(stamp=node.get_clock().now().to_msg())
+
+
+def main(args: "list[str] | None" = None) -> int:
+    rclpy.init(args=args)
+    try:
+        node = EstimatorNode()
+    except (ParameterError, Exception) as exc:  # noqa: BLE001 - start-up errors: clear message, non-zero exit
+        print(f"[estimator] error: {exc}", file=sys.stderr)
+        rclpy.try_shutdown()
+        return 2
+    try:
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.shutdown()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
