@@ -18,7 +18,7 @@ setup(
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
         (f"share/{PACKAGE}/rviz", glob("rviz/*.rviz")),
         (f"share/{PACKAGE}/models", glob("models/*.tflite")),
-        (f"share/{PACKAGE}/sample", glob("sample/*")),
+        (f"share/{PACKAGE}/sample/vtest_walkers", glob("sample/vtest_walkers/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

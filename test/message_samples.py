@@ -14,9 +14,9 @@ NUM_PEOPLE = 2
 
 
 def make_pose_hypotheses():
-    from diffpose_msgs.msg import Keypoint2D, PersonHypotheses, PoseHypotheses, Skeleton3D
     from geometry_msgs.msg import Point
 
+    from diffpose_msgs.msg import Keypoint2D, PersonHypotheses, PoseHypotheses, Skeleton3D
     from diffpose_ros.core import skeleton
 
     msg = PoseHypotheses()
@@ -40,9 +40,10 @@ def make_pose_hypotheses():
 
 def main() -> None:
     import rclpy
-    from diffpose_msgs.msg import PoseHypotheses
     from rclpy.executors import ExternalShutdownException
     from rclpy.qos import QoSProfile, ReliabilityPolicy
+
+    from diffpose_msgs.msg import PoseHypotheses
 
     rclpy.init()
     node = rclpy.create_node("sample_publisher")

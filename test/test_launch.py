@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from ros_helpers import REPO, spawn, stop
 
 LAUNCH_FILE = REPO / "launch" / "estimator.launch.py"
@@ -143,11 +142,12 @@ def test_real_ros2_launch():
     pytest.importorskip("launch_ros")
     import threading
 
-    import launch
     import rclpy
     from launch.actions import EmitEvent, IncludeLaunchDescription, TimerAction
     from launch.events import Shutdown
     from launch.launch_description_sources import PythonLaunchDescriptionSource
+
+    import launch
 
     ld = launch.LaunchDescription([
         IncludeLaunchDescription(PythonLaunchDescriptionSource(str(LAUNCH_FILE))),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 rclpy = pytest.importorskip("rclpy")
-from diffpose_msgs.msg import PoseHypotheses  # noqa: E402
-from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
-
 from message_samples import make_pose_hypotheses  # noqa: E402
+from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from ros_helpers import REPO, python, spin_until, stop  # noqa: E402
+
+from diffpose_msgs.msg import PoseHypotheses  # noqa: E402
 
 
 def _assert_equal(a, b, path="msg"):

@@ -6,10 +6,10 @@ import dataclasses
 import math
 
 import numpy as np
-from diffpose_msgs.msg import Keypoint2D, PersonHypotheses, PoseHypotheses, Skeleton3D
 from geometry_msgs.msg import Point
 from std_msgs.msg import Header
 
+from diffpose_msgs.msg import Keypoint2D, PersonHypotheses, PoseHypotheses, Skeleton3D
 from diffpose_ros.core import skeleton
 from diffpose_ros.core.camera import PinholeCamera
 

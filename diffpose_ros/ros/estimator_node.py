@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from diffpose_msgs.msg import Observations2D, PoseHypotheses
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from visualization_msgs.msg import MarkerArray
 
+from diffpose_msgs.msg import Observations2D, PoseHypotheses
 from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.estimator import EstimatorConfig, PoseEstimator
 from diffpose_ros.ros import conversions, image_conversion, markers
@@ -114,7 +114,7 @@ class EstimatorNode(Node):
                 self._process(frame)
             except (ValueError, image_conversion.ImageConversionError) as exc:
                 self._bad_input(str(exc))
-            except Exception as exc:  # noqa: BLE001 - one bad frame must never kill the node
+            except Exception as exc:
                 self._bad_input(f"{type(exc).__name__}: {exc}")
                 self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
 
@@ -237,7 +237,7 @@ def main(args: "list[str] | None" = None) -> int:
     rclpy.init(args=args)
     try:
         node = EstimatorNode()
-    except (ParameterError, Exception) as exc:  # noqa: BLE001 - start-up errors: clear message, non-zero exit
+    except (ParameterError, Exception) as exc:
         print(f"[estimator] error: {exc}", file=sys.stderr)
         rclpy.try_shutdown()
         return 2

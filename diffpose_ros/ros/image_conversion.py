@@ -92,7 +92,7 @@ def compressed_msg_to_rgb(msg) -> np.ndarray:
 
 
 def numpy_to_image_fields(arr: np.ndarray, encoding: str) -> dict:
-    """``[H, W(, C)]`` array -> the fields of a sensor_msgs/Image (height, width, encoding, is_bigendian, step, data)."""
+    """``[H, W(, C)]`` array -> the fields of a sensor_msgs/Image (height, width, encoding, step, data...)."""
     if encoding not in ENCODINGS:
         raise ImageConversionError(f"unsupported encoding {encoding!r}")
     dtype, channels = ENCODINGS[encoding]

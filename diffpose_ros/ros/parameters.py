@@ -82,7 +82,7 @@ def declare_and_read(node) -> dict[str, Any]:
         desc = ParameterDescriptor(description=p.description + (f" ({p.allowed})" if p.allowed else ""))
         try:
             value = node.declare_parameter(p.name, p.default, desc).value
-        except Exception as exc:  # noqa: BLE001 - rclpy raises InvalidParameterTypeException etc.
+        except Exception as exc:
             raise ParameterError(f"parameter {p.name!r}: {exc} (expected {type(p.default).__name__})") from exc
         if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)

@@ -29,7 +29,7 @@ def msg_dir() -> Path:
         path = Path(get_package_share_directory(MSG_PACKAGE)) / "msg"
         if path.is_dir():
             return path
-    except Exception:  # noqa: BLE001 - no ament index: fall back to the source tree
+    except Exception:
         pass
     return Path(__file__).resolve().parents[2] / MSG_PACKAGE / "msg"
 
@@ -57,9 +57,7 @@ def read_messages(path: "str | Path", topics: "list[str] | None" = None,
 
     Raises BagError with the path and the reason on a missing or corrupt bag.
     """
-    path = Path(path)
-    if not path.exists():
-        raise BagError(f"bag not found: {path}")
+    path = _existing(path)
     try:
         with AnyReader([path], default_typestore=typestore()) as reader:
             conns = [c for c in reader.connections if topics is None or c.topic in topics]
@@ -67,14 +65,33 @@ def read_messages(path: "str | Path", topics: "list[str] | None" = None,
                 yield conn.topic, conn.msgtype, t_ns, reader.deserialize(raw, conn.msgtype) if deserialize else raw
     except BagError:
         raise
-    except Exception as exc:  # noqa: BLE001 - rosbags raises many types for damaged files
+    except Exception as exc:
         raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def _existing(path: "str | Path") -> Path:
+    path = Path(path)
+    if not path.exists():
+        raise BagError(f"bag not found: {path}")
+    return path
 
 
 def bag_topics(path: "str | Path") -> dict[str, str]:
     """Topic -> message type of a bag."""
+    path = _existing(path)
     try:
-        with AnyReader([Path(path)], default_typestore=typestore()) as reader:
+        with AnyReader([path], default_typestore=typestore()) as reader:
             return {c.topic: c.msgtype for c in reader.connections}
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from exc
+
+
+def stamp_from_cdr(raw: bytes) -> int:
+    """Header stamp (ns) of a CDR message whose first field is std_msgs/Header (Image, CameraInfo, ...)."""
+    import struct
+
+    if len(raw) < 12:
+        raise BagError("message too short to hold a header")
+    fmt = "<iI" if raw[1] & 1 else ">iI"
+    sec, nanosec = struct.unpack_from(fmt, raw, 4)
+    return sec * 10**9 + nanosec

@@ -1,0 +1,154 @@
+"""Render recorded hypotheses to PNGs: the image with the 2D overlay beside the 3D hypotheses.
+
+    render_hypotheses HYPOTHESES_BAG --images IMAGE_BAG --out out/render [--frames 4]
+
+Images (Image or CompressedImage) and CameraInfo are matched to PoseHypotheses by header stamp; they may sit in
+the same bag or in another one (e.g. the bag that was played).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+from diffpose_ros.core import skeleton
+from diffpose_ros.core.camera import PinholeCamera
+from diffpose_ros.ros.image_conversion import image_to_numpy, to_rgb8
+from diffpose_ros.tools.bag_io import read_messages
+from diffpose_ros.tools.overlay import draw_overlay, track_rgb
+
+
+@dataclass
+class RecordedPerson:
+    """A PersonHypotheses message as arrays (the fields draw_overlay needs)."""
+
+    track_id: int
+    keypoints: np.ndarray
+    keypoint_scores: np.ndarray
+    hypotheses: np.ndarray
+    weights: np.ndarray
+    mean: np.ndarray
+    spread: np.ndarray
+
+
+def stamp_ns(header) -> int:
+    return int(header.stamp.sec) * 10**9 + int(header.stamp.nanosec)
+
+
+def person_from_msg(p) -> RecordedPerson:
+    def joints(s):
+        return np.array([[q.x, q.y, q.z] for q in s.joints], dtype=np.float64).reshape(-1, 3)
+
+    return RecordedPerson(
+        track_id=int(p.track_id),
+        keypoints=np.array([[k.x, k.y] for k in p.keypoints], dtype=np.float64).reshape(-1, 2),
+        keypoint_scores=np.array([k.score for k in p.keypoints], dtype=np.float64),
+        hypotheses=np.stack([joints(h) for h in p.hypotheses]) if len(p.hypotheses) else np.zeros((0, 17, 3)),
+        weights=np.array([h.weight for h in p.hypotheses], dtype=np.float64),
+        mean=joints(p.mean), spread=np.asarray(p.joint_spread, dtype=np.float64))
+
+
+def load_frames(hyp_bag: Path, image_bag: "Path | None") -> list[dict]:
+    """Frames with hypotheses, each with its image and camera when found: dicts stamp/people/image/camera."""
+    frames: dict[int, dict] = {}
+    for _topic, msgtype, _t, msg in read_messages(hyp_bag):
+        if msgtype == "diffpose_msgs/msg/PoseHypotheses":
+            frames[stamp_ns(msg.header)] = {"stamp": stamp_ns(msg.header),
+                                            "people": [person_from_msg(p) for p in msg.people]}
+    for _topic, msgtype, _t, msg in read_messages(image_bag or hyp_bag):
+        key = stamp_ns(msg.header) if hasattr(msg, "header") else None
+        if key not in frames:
+            continue
+        if msgtype == "sensor_msgs/msg/Image":
+            frames[key]["image"] = to_rgb8(image_to_numpy(msg.height, msg.width, msg.encoding, msg.step,
+                                                          bool(msg.is_bigendian), msg.data), msg.encoding)
+        elif msgtype == "sensor_msgs/msg/CompressedImage":
+            import cv2
+
+            frames[key]["image"] = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+        elif msgtype == "sensor_msgs/msg/CameraInfo":
+            frames[key]["camera"] = PinholeCamera.from_k(msg.k, msg.width, msg.height)
+    return [frames[k] for k in sorted(frames)]
+
+
+def plot_3d(ax, people: list[RecordedPerson], max_hypotheses: int = 16) -> None:
+    """Hypotheses (faint) and mean (bold) per person, camera frame drawn with y down -> plotted z up."""
+    for person in people:
+        color = np.array(track_rgb(person.track_id)) / 255.0
+        order = np.argsort(-person.weights)[:max_hypotheses]
+        top = person.weights[order[0]] if len(order) else 1.0
+        for h in order:
+            _bones(ax, person.hypotheses[h], color, 0.15 + 0.5 * person.weights[h] / max(top, 1e-9), 0.8)
+        _bones(ax, person.mean, color, 1.0, 2.5)
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("z depth (m)")
+    ax.set_zlabel("-y up (m)")
+    ax.view_init(elev=15, azim=-70)
+    pts = np.concatenate([p.hypotheses.reshape(-1, 3) for p in people]) if people else np.zeros((1, 3))
+    centre, radius = pts.mean(axis=0), max(1.0, float(np.ptp(pts, axis=0).max()) / 2)
+    ax.set_xlim(centre[0] - radius, centre[0] + radius)
+    ax.set_ylim(centre[2] - radius, centre[2] + radius)
+    ax.set_zlim(-centre[1] - radius, -centre[1] + radius)
+
+
+def _bones(ax, joints: np.ndarray, color, alpha: float, width: float) -> None:
+    for c, p in skeleton.BONES:
+        ax.plot([joints[c, 0], joints[p, 0]], [joints[c, 2], joints[p, 2]], [-joints[c, 1], -joints[p, 1]],
+                color=color, alpha=alpha, linewidth=width)
+
+
+def render_frame(frame: dict, out: Path) -> Path:
+    fig = plt.figure(figsize=(11, 5), dpi=100)
+    ax_img = fig.add_subplot(1, 2, 1)
+    if "image" in frame:
+        img = frame["image"]
+        camera = frame.get("camera") or PinholeCamera.from_fov(img.shape[1], img.shape[0], 60.0)
+        ax_img.imshow(draw_overlay(img, frame["people"], camera))
+    ax_img.set_title(f"stamp {frame['stamp'] / 1e9:.3f} s: {len(frame['people'])} people")
+    ax_img.axis("off")
+    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
+    plot_3d(ax3, frame["people"])
+    m = len(frame["people"][0].hypotheses) if frame["people"] else 0
+    ax3.set_title(f"{m} hypotheses per person (mean bold)")
+    fig.tight_layout()
+    fig.savefig(out)
+    plt.close(fig)
+    return out
+
+
+def render(hyp_bag: Path, image_bag: "Path | None", out_dir: Path, num_frames: int = 4) -> list[Path]:
+    """PNG per frame for ``num_frames`` evenly spaced frames that have people."""
+    frames = [f for f in load_frames(hyp_bag, image_bag) if f["people"]]
+    if not frames:
+        raise ValueError(f"no PoseHypotheses with people in {hyp_bag}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    picks = np.unique(np.linspace(0, len(frames) - 1, num_frames).round().astype(int))
+    return [render_frame(frames[i], out_dir / f"frame_{i:04d}.png") for i in picks]
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("bag", type=Path, help="bag with diffpose_msgs/PoseHypotheses")
+    ap.add_argument("--images", type=Path, help="bag with the images and camera_info (default: the same bag)")
+    ap.add_argument("--out", type=Path, default=Path("out/render"))
+    ap.add_argument("--frames", type=int, default=4)
+    args = ap.parse_args(argv)
+    try:
+        for path in render(args.bag, args.images, args.out, args.frames):
+            print(path)
+    except Exception as exc:
+        print(f"render_hypotheses: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
