@@ -76,7 +76,7 @@ def candidate_dirs() -> list[Path]:
         from ament_index_python.packages import get_package_share_directory
 
         dirs.append(Path(get_package_share_directory("diffpose_ros")) / "models")
-    except Exception:  # noqa: BLE001 - ament index absent or package not installed
+    except Exception:  # ament index absent or package not installed
         pass
     dirs.append(Path(__file__).resolve().parents[2] / "models")
     return dirs
