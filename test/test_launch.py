@@ -174,3 +174,18 @@ def test_real_ros2_launch():
     rc = service.run()
     thread.join()
     assert seen and rc == 0
+
+
+def test_rviz_config_shows_the_node_outputs():
+    rviz = yaml.safe_load((REPO / "rviz" / "diffpose.rviz").read_text())
+    displays = {d["Class"]: d for d in rviz["Visualization Manager"]["Displays"]}
+    assert displays["rviz_default_plugins/MarkerArray"]["Topic"]["Value"] == "/estimator/markers"
+    images = [d["Topic"]["Value"] for d in rviz["Visualization Manager"]["Displays"]
+              if d["Class"] == "rviz_default_plugins/Image"]
+    assert "/estimator/debug_image" in images and _launch_arguments()["image"] in images
+    # The markers are in the camera optical frame of the images; the sample bag uses this frame id.
+    from diffpose_ros.tools.bag_io import read_messages
+    from diffpose_ros.tools.demo import sample_bag
+
+    (_, _, _, info), *_ = read_messages(sample_bag(), ["/camera/camera_info"])
+    assert rviz["Visualization Manager"]["Global Options"]["Fixed Frame"] == info.header.frame_id
