@@ -95,3 +95,14 @@ def stamp_from_cdr(raw: bytes) -> int:
     fmt = "<iI" if raw[1] & 1 else ">iI"
     sec, nanosec = struct.unpack_from(fmt, raw, 4)
     return sec * 10**9 + nanosec
+
+
+def parse_assignments(items: "list[str] | None", option: str) -> dict[str, str]:
+    """``["a:=b", ...]`` (ROS-style remaps or parameter overrides) -> ``{"a": "b"}``; SystemExit on a bad item."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition(":=")
+        if not sep or not key:
+            raise SystemExit(f"bad {option} {item!r}: use name:=value")
+        out[key] = value
+    return out

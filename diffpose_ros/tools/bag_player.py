@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from diffpose_ros.ros.image_conversion import compressed_msg_to_rgb, numpy_to_image_fields
 from diffpose_ros.ros.parameters import qos_profile
-from diffpose_ros.tools.bag_io import bag_topics, read_messages
+from diffpose_ros.tools.bag_io import bag_topics, parse_assignments, read_messages
 
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 
@@ -116,16 +116,6 @@ def decompress_image(raw: bytes):
     return Image(header=msg.header, **numpy_to_image_fields(np.ascontiguousarray(rgb), "rgb8"))
 
 
-def _parse_remap(items: "list[str] | None") -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        src, sep, dst = item.partition(":=")
-        if not sep:
-            raise SystemExit(f"bad --remap {item!r}: use /from:=/to")
-        out[src] = dst
-    return out
-
-
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bag", type=Path)
@@ -142,7 +132,7 @@ def main(argv: "list[str] | None" = None) -> int:
     node = rclpy.create_node("bag_player")
     try:
         player = BagPlayer(node, args.bag, args.rate, args.clock, qos_profile(args.qos, 100), args.topics,
-                           _parse_remap(args.remap), args.decompress)
+                           parse_assignments(args.remap, "--remap"), args.decompress)
         if not player.wait_for_subscribers(args.wait):
             print(f"bag_player: no subscriber after {args.wait} s, playing anyway", file=sys.stderr)
         while True:

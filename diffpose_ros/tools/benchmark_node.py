@@ -17,7 +17,8 @@ from pathlib import Path
 
 from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.core.paths import shared_data_dir
-from diffpose_ros.tools.demo import _parse_overrides, run_demo
+from diffpose_ros.tools.bag_io import parse_assignments
+from diffpose_ros.tools.demo import run_demo
 from diffpose_ros.tools.video_to_bag import iter_frames, write_bag
 
 
@@ -29,7 +30,7 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--out", type=Path, default=Path("out/benchmark_node"))
     ap.add_argument("-p", dest="params", action="append", help="node parameter override name:=value")
     args = ap.parse_args(argv)
-    overrides = {"num_hypotheses": 16, "process_every_frame": False, **_parse_overrides(args.params)}
+    overrides = {"num_hypotheses": 16, "process_every_frame": False, **parse_assignments(args.params, "-p")}
     with tempfile.TemporaryDirectory() as tmp:
         bag = Path(tmp) / "input"
         write_bag(iter_frames([args.image], loop=args.frames), bag, args.fps,

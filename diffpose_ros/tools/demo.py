@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from diffpose_ros.core.paths import REPO_ROOT
+from diffpose_ros.tools.bag_io import parse_assignments
 
 SAMPLE_BAG_NAME = "vtest_walkers"
 OUTPUT_TOPICS = ["/estimator/hypotheses", "/estimator/markers", "/diagnostics"]
@@ -37,16 +38,6 @@ def sample_bag() -> Path:
     except Exception:
         pass
     return REPO_ROOT / "sample" / SAMPLE_BAG_NAME
-
-
-def _parse_overrides(items: "list[str] | None") -> dict[str, str]:
-    out = {}
-    for item in items or []:
-        name, sep, value = item.partition(":=")
-        if not sep:
-            raise SystemExit(f"bad -p {item!r}: use name:=value")
-        out[name] = value
-    return out
 
 
 def run_demo(bag: Path, out: Path, overrides: "dict[str, object] | None" = None, rate: float = 1.0,
@@ -188,7 +179,7 @@ def main(argv: "list[str] | None" = None) -> int:
     if not bag.exists():
         print(f"demo: bag not found: {bag}", file=sys.stderr)
         return 1
-    summary = run_demo(bag, args.out, _parse_overrides(args.params), args.rate, args.frames)
+    summary = run_demo(bag, args.out, parse_assignments(args.params, "-p"), args.rate, args.frames)
     print_summary(summary)
     ok = summary["frames_out"] > 0 and summary["estimator_exit_code"] == 0
     return 0 if ok else 1
