@@ -35,7 +35,7 @@ fi
 # 3. the ROS wheels were built with /opt/python/cp311-cp311 baked into their CMake exports
 PYINC=$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
 NPINC=$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')
-grep -rlZ '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null | xargs -0 -r sed -i \
+{ grep -rlZ '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/null || true; } | xargs -0 -r sed -i \
   -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#${NPINC}#g" \
   -e "s#/opt/python/cp311-cp311/include/python3.11#${PYINC}#g"
 
@@ -45,8 +45,8 @@ grep -rlZ '/opt/python/cp311-cp311' "$VENV/share" --include='*.cmake' 2>/dev/nul
 
 # 5. colcon build (msgs: rebuilt when their sources change; diffpose_ros: symlink install, always current)
 export VIRTUAL_ENV="$VENV" PATH="$VENV/bin:$PATH" AMENT_PREFIX_PATH="$VENV" CMAKE_PREFIX_PATH="$VENV"
-src_hash=$(cat diffpose_msgs/CMakeLists.txt diffpose_msgs/package.xml diffpose_msgs/msg/*.msg setup.py setup.cfg \
-  package.xml | sha256sum | cut -c1-16)
+src_hash=$({ cat diffpose_msgs/CMakeLists.txt diffpose_msgs/package.xml diffpose_msgs/msg/*.msg setup.py setup.cfg \
+  package.xml; find config launch rviz sample models resource -type f | sort; } | sha256sum | cut -c1-16)
 if [ "$(cat install/.src-hash 2>/dev/null)" != "$src_hash" ] || [ ! -f install/setup.bash ]; then
   log "colcon build (diffpose_msgs, diffpose_ros)"
   colcon --log-base log build --paths . diffpose_msgs --symlink-install \

@@ -234,8 +234,8 @@ def _now_header(node: Node):
 
 
 def main(args: "list[str] | None" = None) -> int:
-    rclpy.init(args=args)
     try:
+        rclpy.init(args=args)
         node = EstimatorNode()
     except (ParameterError, Exception) as exc:
         print(f"[estimator] error: {exc}", file=sys.stderr)
