@@ -64,6 +64,7 @@ class EstimatorNode(Node):
         self._warned_fallback = False
         self._pending: collections.deque[Frame] = collections.deque(maxlen=1000 if p["process_every_frame"] else 1)
         self._cv = threading.Condition()
+        self._info_cv = threading.Condition()
         self._stop = False
 
         out_qos = qos_profile(p["output_qos.reliability"], p["output_qos.depth"])
@@ -91,7 +92,9 @@ class EstimatorNode(Node):
         except ValueError as exc:
             self._bad_input(f"camera_info: {exc}")
             return
-        self._camera_infos.append((_stamp(msg.header), camera))
+        with self._info_cv:
+            self._camera_infos.append((_stamp(msg.header), camera))
+            self._info_cv.notify_all()
 
     def _on_frame(self, msg, kind: str) -> None:
         self.counters.received += 1
@@ -161,9 +164,16 @@ class EstimatorNode(Node):
 
     def _camera_for(self, header, size: "tuple[int, int] | None") -> "PinholeCamera | None":
         """The camera_info nearest in time; the fallback intrinsics (warned, counted) when none has arrived."""
-        stamp = _stamp(header)
-        best = min(self._camera_infos, key=lambda sc: abs(sc[0] - stamp), default=None)
-        if best is not None and abs(best[0] - stamp) <= self.params["camera_info_sync_tolerance"]:
+        stamp, tol = _stamp(header), self.params["camera_info_sync_tolerance"]
+
+        def nearest():
+            return min(self._camera_infos, key=lambda sc: abs(sc[0] - stamp), default=None)
+
+        with self._info_cv:  # camera_info and image travel separately: give the matching one a moment
+            self._info_cv.wait_for(lambda: (b := nearest()) is not None and abs(b[0] - stamp) <= tol,
+                                   timeout=self.params["camera_info_wait"])
+            best = nearest()
+        if best is not None and abs(best[0] - stamp) <= tol:
             return best[1]
         if best is not None:  # intrinsics rarely change: the nearest one is a sound fallback
             return best[1]

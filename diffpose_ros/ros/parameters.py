@@ -63,6 +63,8 @@ PARAMS: tuple[Param, ...] = (
     Param("process_every_frame", False, "queue frames instead of processing only the newest (replay evaluation)"),
     Param("camera_info_sync_tolerance", 0.02, "max |image stamp - camera_info stamp| in seconds to pair them",
           *_range(0.0, 10.0)),
+    Param("camera_info_wait", 0.1, "seconds a frame waits for the CameraInfo with its stamp before the nearest "
+          "one (or the fallback) is used", *_range(0.0, 10.0)),
     Param("fallback_horizontal_fov_deg", 60.0, "horizontal field of view assumed (with a warning) while no "
           "camera_info has arrived", *_range(1.0, 179.0)),
     Param("require_camera_info", False, "drop frames (counted) instead of using the fallback intrinsics"),

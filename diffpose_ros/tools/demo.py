@@ -3,7 +3,7 @@
     python -m diffpose_ros.tools.demo [--bag BAG | --video VIDEO] [--out out/demo] [-p name:=value ...]
 
 It starts the node exactly as the launch file does, plays the bag over real DDS (compressed images are
-decompressed to rgb8), records ``~/hypotheses``, ``~/markers`` and ``/diagnostics`` into an MCAP bag, renders
+fed to its compressed input), records ``~/hypotheses``, ``~/markers`` and ``/diagnostics`` into an MCAP bag, renders
 PNGs of a few frames and prints frames in/out, people and end-to-end latency percentiles (JSON beside them).
 """
 
@@ -11,11 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
-import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +20,8 @@ from diffpose_ros.core.paths import REPO_ROOT
 from diffpose_ros.tools.bag_io import parse_assignments
 
 SAMPLE_BAG_NAME = "vtest_walkers"
-OUTPUT_TOPICS = ["/estimator/hypotheses", "/estimator/markers", "/diagnostics"]
+EXTRA_OUTPUTS = {"/estimator/markers": "visualization_msgs/msg/MarkerArray",
+                 "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"}
 
 
 def sample_bag() -> Path:
@@ -41,106 +38,31 @@ def sample_bag() -> Path:
 
 
 def run_demo(bag: Path, out: Path, overrides: "dict[str, object] | None" = None, rate: float = 1.0,
-             num_render: int = 4, settle_s: float = 3.0) -> dict:
-    """Play ``bag`` through a freshly started estimator process; returns the summary dict."""
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
-
-    from diffpose_msgs.msg import PoseHypotheses
-    from diffpose_ros.tools.bag_io import bag_topics
-    from diffpose_ros.tools.bag_player import BagPlayer
-    from diffpose_ros.tools.bag_recorder import BagRecorder
-    from diffpose_ros.tools.estimator_process import start_estimator
+             num_render: int = 4, idle_timeout_s: float = 5.0) -> dict:
+    """Play ``bag`` through a freshly started estimator process in real time; returns the summary dict."""
+    from diffpose_ros.tools.node_replay import replay
     from diffpose_ros.tools.render_hypotheses import render
 
-    out.mkdir(parents=True, exist_ok=True)
-    record_dir = out / "output_bag"
-    if record_dir.exists():
-        import shutil
-
-        shutil.rmtree(record_dir)
-    topics = bag_topics(bag)
-    image_topic = next((t.removesuffix("/compressed") for t, ty in topics.items() if ty.endswith("Image")), None)
-    info_topic = next((t for t, ty in topics.items() if ty == "sensor_msgs/msg/CameraInfo"), "/camera/camera_info")
-    if image_topic is None:
-        raise ValueError(f"{bag} has no image topic: {topics}")
-    params = {"image_qos.reliability": "reliable", "image_qos.depth": 5, **(overrides or {})}
-    node_proc = start_estimator(overrides=params, image=image_topic, camera_info=info_topic,
-                                log_path=out / "estimator.log")
-    rclpy.init()
-    node = rclpy.create_node("diffpose_demo")
-    sent: dict[int, float] = {}
-    received: dict[int, tuple[float, int]] = {}
-
-    def on_hypotheses(msg: PoseHypotheses) -> None:
-        stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        received[stamp] = (time.monotonic(), len(msg.people))
-
-    node.create_subscription(PoseHypotheses, "/estimator/hypotheses", on_hypotheses, 100)
-    recorder = BagRecorder(node, record_dir, OUTPUT_TOPICS, types={
-        "/estimator/hypotheses": "diffpose_msgs/msg/PoseHypotheses",
-        "/estimator/markers": "visualization_msgs/msg/MarkerArray",
-        "/diagnostics": "diagnostic_msgs/msg/DiagnosticArray"})
-    executor = SingleThreadedExecutor()
-    executor.add_node(node)
-    spinner = threading.Thread(target=executor.spin, daemon=True)
-    try:
-        player = BagPlayer(node, bag, rate=rate, decompress=True)
-        spinner.start()
-        if not player.wait_for_subscribers(120.0, [image_topic]):
-            raise RuntimeError(f"the estimator did not subscribe to {image_topic}; see {out / 'estimator.log'}")
-        original = {k: v for k, v in player.publishers.items()}
-        for topic, (pub, convert) in original.items():
-            if topics[topic].endswith("Image"):
-                player.publishers[topic] = (_StampTap(pub, sent, convert), convert)
-        t0 = time.monotonic()
-        player.play(progress=True)
-        play_s = time.monotonic() - t0
-        last, deadline = len(received), time.monotonic() + 60.0
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline and time.monotonic() - quiet_since < settle_s and len(received) < len(sent):
-            time.sleep(0.1)
-            if len(received) != last:
-                last, quiet_since = len(received), time.monotonic()
-    finally:
-        node_proc.send_signal(signal.SIGINT)
-        try:
-            node_rc = node_proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            node_proc.kill()
-            node_rc = -9
-        executor.shutdown()
-        counts = recorder.close()
-        node.destroy_node()
-        rclpy.try_shutdown()
-    latencies = np.array([1e3 * (received[s][0] - sent[s]) for s in received if s in sent])
-    people = np.array([received[s][1] for s in received])
-    pngs = render(record_dir, bag, out / "render", num_render) if people.any() else []
+    params = {"process_every_frame": False, "image_qos.depth": 5, "markers.enabled": True,
+              "diagnostics_period": 1.0, **(overrides or {})}
+    rep = replay(bag, out, params, qos="reliable", rate=rate, idle_timeout_s=idle_timeout_s,
+                 extra_record=EXTRA_OUTPUTS)
+    latencies = np.array([1e3 * (rep.received[s][0] - rep.sent[s]) for s in rep.received if s in rep.sent])
+    people = np.array([len(msg.people) for _, msg in rep.received.values()])
+    pngs = render(Path(rep.output_bag), bag, out / "render", num_render) if people.any() else []
     summary = {
-        "bag": str(bag), "frames_in": len(sent), "frames_out": len(received),
+        "bag": str(bag), "frames_in": len(rep.sent), "frames_out": len(rep.received),
         "frames_with_people": int((people > 0).sum()), "mean_people": float(people.mean()) if people.size else 0.0,
         "latency_ms_p50": float(np.percentile(latencies, 50)) if latencies.size else None,
         "latency_ms_p95": float(np.percentile(latencies, 95)) if latencies.size else None,
-        "play_s": round(play_s, 2), "output_rate_hz": round(len(received) / max(play_s, 1e-9), 2),
-        "recorded": counts, "output_bag": str(record_dir), "renders": [str(p) for p in pngs],
-        "estimator_exit_code": node_rc, "parameters": {k: str(v) for k, v in params.items()},
+        "play_s": round(rep.play_s, 2), "output_rate_hz": round(len(rep.received) / max(rep.play_s, 1e-9), 2),
+        "node_counters": {k: v for k, v in rep.node_stats.items() if not k.endswith(("_p50", "_p95"))},
+        "node_stage_ms": {k: v for k, v in rep.node_stats.items() if k.endswith(("_p50", "_p95"))},
+        "recorded": rep.recorded, "output_bag": rep.output_bag, "renders": [str(p) for p in pngs],
+        "estimator_exit_code": rep.estimator_exit_code, "parameters": rep.parameters,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
-
-
-class _StampTap:
-    """Publisher wrapper that notes when each image (by header stamp) left this process."""
-
-    def __init__(self, pub, sent: dict[int, float], converted: bool) -> None:
-        self.pub, self.sent, self.converted = pub, sent, converted
-
-    def publish(self, msg) -> None:
-        from diffpose_ros.tools.bag_io import stamp_from_cdr
-
-        stamp = (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec) if self.converted else stamp_from_cdr(msg)
-        self.sent[stamp] = time.monotonic()
-        self.pub.publish(msg)
 
 
 def print_summary(s: dict) -> None:
@@ -151,6 +73,8 @@ def print_summary(s: dict) -> None:
     if s["latency_ms_p50"] is not None:
         print(f"end-to-end latency: p50 {s['latency_ms_p50']:.1f} ms, p95 {s['latency_ms_p95']:.1f} ms")
     print(f"output rate:        {s['output_rate_hz']} Hz over {s['play_s']} s of playback")
+    print(f"node stages (ms):   {s['node_stage_ms']}")
+    print(f"node counters:      {s['node_counters']}")
     print(f"recorded:           {s['recorded']} -> {s['output_bag']}")
     for png in s["renders"]:
         print(f"render:             {png}")
