@@ -1,0 +1,105 @@
+"""Closed-form root (pelvis) translation of root-relative poses from 2D joint targets.
+
+For joint ``X = (x, y, z)`` (root-relative, metres) and target pixel ``(u, v)`` the pinhole equations
+``(u - cx)(z + Tz) = fx (x + Tx)`` and ``(v - cy)(z + Tz) = fy (y + Ty)`` are linear in ``T``; we minimise the
+weighted algebraic error plus a weak ridge toward ``T0 = (0, 0, depth_prior)`` (1000x weaker on x, y; it only
+decides what the targets leave open, e.g. with fewer than two joints) and clamp the depth so every joint lies
+at ``z > min_depth``.
+
+With the targets fixed for a frame, the normal equations' matrix is constant and the right-hand side is linear
+in the pose, so :class:`RootTranslationSolver` precomputes everything (float64) once per frame and each call
+is a couple of tiny tensor ops (it runs at every denoising step).
+
+The depth is only as metric as the pose's scale: a root-relative pose from the prior carries the prior's
+body-size assumption, so results are flagged metric only when the caller supplies a known depth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..core.camera import PinholeCamera
+
+
+@dataclass
+class RootTranslation:
+    translation: Tensor  # [B, 3] metres, camera frame
+    is_metric: bool  # True only when a known depth fixed Tz
+    clamped: Tensor  # [B] bool: the depth hit the min_depth clamp
+    determined: bool  # False when < 2 weighted joints (the ridge decided the depth)
+
+
+class RootTranslationSolver:
+    """Weighted least-squares pelvis translation for one frame's 2D targets.
+
+    Args:
+        targets_px: ``[J, 2]`` image px (NaN rows ignored).
+        weights: ``[J]`` >= 0.
+        camera: pinhole intrinsics.
+        depth_prior: pelvis depth (m) the ridge pulls toward.
+        prior_weight: ridge strength relative to ``fx * fy`` per unit weight (0 = only a 1e-12 safety ridge).
+        min_depth: every joint is kept at least this far in front of the camera.
+        known_depth: fixes ``Tz`` (then the translation is metric).
+    """
+
+    def __init__(self, targets_px: Tensor, weights: Tensor, camera: PinholeCamera, depth_prior: float = 4.0,
+                 prior_weight: float = 1e-6, min_depth: float = 0.5, known_depth: float | None = None) -> None:
+        u = torch.as_tensor(targets_px, dtype=torch.float64).reshape(-1, 2)
+        w = torch.as_tensor(weights, dtype=torch.float64).reshape(-1).clamp_min(0)
+        ok = torch.isfinite(u).all(-1) & torch.isfinite(w)
+        w = torch.where(ok, w, torch.zeros_like(w))
+        u = torch.where(ok[:, None], u, torch.zeros_like(u))
+        fx, fy = camera.fx, camera.fy
+        du, dv = u[:, 0] - camera.cx, u[:, 1] - camera.cy
+        sw = float(w.sum())
+        lam = max(prior_weight, 1e-12) * fx * fy * max(sw, 1.0)
+        lam_xy = 1e-3 * lam  # much weaker on Tx, Ty: one target fixes a ray, the depth prior picks the point
+        a, b = fx * fx * sw + lam_xy, fy * fy * sw + lam_xy
+        c, d = -fx * float((w * du).sum()), -fy * float((w * dv).sum())
+        e = float((w * (du * du + dv * dv)).sum()) + lam
+        # right-hand sides as linear maps of the pose [J, 3] -> scalar: coefficient tensors [J, 3]
+        zero = torch.zeros_like(w)
+        cbx = torch.stack([-fx * fx * w, zero, fx * w * du], dim=-1)
+        cby = torch.stack([zero, -fy * fy * w, fy * w * dv], dim=-1)
+        cbz = torch.stack([fx * w * du, fy * w * dv, -w * (du * du + dv * dv)], dim=-1)
+        schur = e - c * c / a - d * d / b
+        ctz = (cbz - (c / a) * cbx - (d / b) * cby) / schur
+        self._coef = torch.stack([cbx / a, cby / b, ctz], dim=-1).float()  # [J, 3(xyz of pose), 3(out)]
+        self._tz0 = lam * float(depth_prior) / schur
+        self._cx, self._cy = -c / a, -d / b  # Tx += cx * Tz etc.
+        self.known_depth = known_depth
+        self.min_depth = float(min_depth)
+        self.determined = int((w > 0).sum()) >= 2
+        self.weights = w
+
+    def __call__(self, pose_rr: Tensor) -> Tensor:
+        """Translations ``[B, 3]`` for root-relative poses ``[B, J, 3]`` (metres)."""
+        return self.solve(pose_rr)[0]
+
+    def solve(self, pose_rr: Tensor) -> tuple[Tensor, Tensor]:
+        """``(translation [B, 3], clamped [B] bool)``."""
+        if self._coef.device != pose_rr.device or self._coef.dtype != pose_rr.dtype:
+            self._coef = self._coef.to(device=pose_rr.device, dtype=pose_rr.dtype)
+        lin = torch.einsum("bjk,jkl->bl", pose_rr, self._coef)  # (bx/a, by/b, tz - tz0)
+        if self.known_depth is not None:
+            tz = torch.full_like(lin[:, 2], float(self.known_depth))
+        else:
+            tz = lin[:, 2] + self._tz0
+        tz_min = self.min_depth - pose_rr[..., 2].min(dim=-1).values
+        clamped = tz < tz_min
+        tz = torch.maximum(tz, tz_min)
+        tx = lin[:, 0] + self._cx * tz
+        ty = lin[:, 1] + self._cy * tz
+        return torch.stack([tx, ty, tz], dim=-1), clamped
+
+
+def solve_root_translation(pose_rr: Tensor, targets_px: Tensor, weights: Tensor, camera: PinholeCamera,
+                           depth_prior: float = 4.0, prior_weight: float = 1e-6, min_depth: float = 0.5,
+                           known_depth: float | None = None) -> RootTranslation:
+    """One-shot :class:`RootTranslationSolver` for poses ``[B, J, 3]`` and targets ``[J, 2]`` / weights ``[J]``."""
+    solver = RootTranslationSolver(targets_px, weights, camera, depth_prior, prior_weight, min_depth, known_depth)
+    trans, clamped = solver.solve(pose_rr)
+    return RootTranslation(trans, known_depth is not None, clamped, solver.determined)

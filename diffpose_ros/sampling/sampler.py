@@ -1,0 +1,247 @@
+"""Heatmap-guided diffusion sampling of 3D pose hypotheses from one detector observation.
+
+Every denoising step: predict eps with the prior (no autograd), form the clean-pose estimate x0, place it in the
+camera with a closed-form root translation, move it up the 2D likelihood (gradient through the projection only,
+see :mod:`.guidance`), write the corrected x0 back and take a DDIM step. The m hypotheses run as one batch.
+Without an observation the same call draws unconditional samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..core.camera import PinholeCamera
+from ..core.skeleton import NUM_JOINTS
+from .guidance import (
+    GuidanceSchedule,
+    Likelihood,
+    guidance_delta,
+    make_guidance_schedule,
+    observation_likelihood,
+)
+from .guidance import weighted_log_likelihood as _weighted_ll
+from .root_translation import RootTranslationSolver
+from .scheduler import DDIMScheduler
+
+
+@dataclass
+class SampleResult:
+    """m pose hypotheses for one person (numpy, metres)."""
+
+    poses_camera: np.ndarray  # [m, 17, 3] camera optical frame
+    poses_root_relative: np.ndarray  # [m, 17, 3] pelvis at the origin, camera axes
+    translation: np.ndarray  # [m, 3] pelvis position in the camera frame
+    weights: np.ndarray  # [m] >= 0, sum 1 (softmax of the per-joint mean 2D log-likelihood; uniform if unguided)
+    log_likelihood: np.ndarray  # [m] summed weighted 2D log-likelihood (zeros if unguided)
+    mean: np.ndarray  # [17, 3] weighted mean of poses_camera
+    mean_root_relative: np.ndarray  # [17, 3] weighted mean of poses_root_relative
+    spread: np.ndarray  # [17] per-joint std (metres) of the root-relative hypotheses (weighted)
+    translation_is_metric: bool  # only with a known depth; otherwise scale follows the prior's body size
+    guided: bool = False
+    info: dict = field(default_factory=dict)
+
+    @property
+    def num_hypotheses(self) -> int:
+        return int(self.poses_camera.shape[0])
+
+
+@dataclass
+class Inpainting:
+    """Known joints in model space for RePaint-style completion (see :mod:`.completion`)."""
+
+    known_model: Tensor  # [17, 3] model-space values (unknown rows arbitrary)
+    mask: Tensor  # [17] bool, True = known
+    resample_steps: int = 1  # RePaint jumps per step (1 = no resampling)
+    known_metric: Tensor | None = None  # [17, 3] metres: written verbatim into the output's known joints
+
+
+class GuidedSampler:
+    """Sample m 3D pose hypotheses from the prior, guided by 2D heatmaps / keypoints.
+
+    Args:
+        prior: a ``PosePrior`` (``predict_noise``, ``to_model_space``, ``from_model_space``, ``alphas_cumprod``).
+        num_steps: DDIM steps (1..T, trailing grid).
+        num_hypotheses: m, sampled as one batch.
+        guidance_scale: fraction of the way to the 2D likelihood peak covered per guidance iteration
+            (preconditioned; see :func:`.guidance.guidance_delta`). 0 = unguided.
+        guidance_schedule: ``"constant"``, ``"linear"``, ``"late"`` or a callable of ``t / T``.
+        guidance_iters: guidance iterations per denoising step (each re-projects, cheap).
+        eta: 0 = deterministic DDIM, 1 (default) = DDPM-like ancestral noise (more accurate under guidance:
+            the noise lets later steps repair what earlier guided steps got wrong).
+        seed: seed of the sampler's generator (None: nondeterministic).
+        likelihood: ``"auto"`` (heatmaps if usable, else keypoints), ``"heatmap"`` or ``"keypoints"``.
+        depth_prior: pelvis depth (m) used when the 2D targets cannot fix it.
+        weight_temperature: softmax temperature of the hypothesis weights per weighted joint.
+        clip_sample: clamp x0 estimates to +-clip_sample (model space, ~0.3-0.4 m a unit); None = off.
+        gradient_method: ``"analytic"`` (fast) or ``"autograd"`` (reference) on the projection graph.
+        min_alpha_bar: start sampling at the last timestep with alpha_bar >= this (0 = at T - 1). Skips steps
+            whose x0 estimate is the network's error amplified by 1/sqrt(alpha_bar).
+        reference_steps: the per-step guidance is ``guidance_scale * min(1, reference_steps / num_steps)``, so
+            more steps do not mean more total guidance (which over-fits 2D at the expense of 3D).
+        num_threads: torch intra-op threads while sampling (restored afterwards); None = leave as set. The
+            batch is tiny, so 1 (default) is fastest: 2 threads spin-wait when the other core is busy (measured
+            5-10x slower on the shared 2-core CPU).
+    """
+
+    def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.0,
+                 guidance_schedule: str | GuidanceSchedule = "constant", guidance_iters: int = 1, eta: float = 1.0,
+                 seed: int | None = 0, likelihood: str = "auto", min_score: float = 0.05,
+                 keypoint_sigma_px: float = 8.0, depth_prior: float = 4.0, max_guidance_step: float = 0.3,
+                 weight_temperature: float = 1.0, clip_sample: float | None = 5.0,
+                 gradient_method: str = "analytic", min_alpha_bar: float = 0.0, reference_steps: int = 10,
+                 num_threads: int | None = 1) -> None:
+        self.prior = prior
+        self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
+        self.min_alpha_bar = float(min_alpha_bar)
+        self.set_num_steps(num_steps)
+        self.num_hypotheses = int(num_hypotheses)
+        self.guidance_scale = float(guidance_scale)
+        self.schedule = make_guidance_schedule(guidance_schedule)
+        self.guidance_iters = int(guidance_iters)
+        self.eta = float(eta)
+        self.likelihood_kind = likelihood
+        self.min_score = float(min_score)
+        self.keypoint_sigma_px = float(keypoint_sigma_px)
+        self.depth_prior = float(depth_prior)
+        self.max_guidance_step = float(max_guidance_step)
+        self.weight_temperature = float(weight_temperature)
+        self.gradient_method = gradient_method
+        self.reference_steps = int(reference_steps)
+        self.num_threads = num_threads
+        self.device = torch.device(getattr(prior, "device", "cpu"))
+        self.generator = torch.Generator(device=self.device)
+        if seed is None:
+            self.generator.seed()
+        else:
+            self.generator.manual_seed(int(seed))
+
+    def set_num_steps(self, num_steps: int) -> None:
+        """Re-grid the scheduler (trailing; top truncated to alpha_bar >= min_alpha_bar when that is > 0)."""
+        self.num_steps = int(num_steps)
+        top = self.scheduler.timestep_for_alpha_bar(self.min_alpha_bar) if self.min_alpha_bar > 0 else None
+        self.scheduler.set_timesteps(self.num_steps, top)
+
+    @property
+    def _step_scale(self) -> float:
+        return self.guidance_scale * min(1.0, self.reference_steps / self.num_steps)
+
+    def sample(self, observation=None, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
+               known_depth: float | None = None, generator: torch.Generator | None = None,
+               likelihood: Likelihood | None = None, inpainting: Inpainting | None = None) -> SampleResult:
+        """Draw hypotheses for one observation (PersonObservation-like object / dict, or None = unconditional).
+
+        ``camera`` is required when guiding. ``likelihood`` overrides the one built from ``observation``.
+        ``known_depth`` (metres, pelvis) makes the translation metric.
+        """
+        lik = likelihood if likelihood is not None else observation_likelihood(
+            observation, self.likelihood_kind, self.min_score, self.keypoint_sigma_px)
+        if lik is not None and self.device.type != "cpu":
+            lik = lik.to(self.device)
+        if lik is not None and camera is None:
+            raise ValueError("a camera is needed to guide with 2D observations")
+        m = int(num_hypotheses or self.num_hypotheses)
+        gen = generator if generator is not None else self.generator
+        threads = torch.get_num_threads()
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        try:
+            with torch.no_grad():
+                return self._run(lik, camera, m, known_depth, gen, inpainting)
+        finally:
+            torch.set_num_threads(threads)
+
+    # ------------------------------------------------------------------ internals
+    def _solver(self, lik: Likelihood | None, camera: PinholeCamera | None, known_depth: float | None
+                ) -> RootTranslationSolver | None:
+        if lik is None or camera is None:
+            return None
+        targets, weights = lik.targets()
+        return RootTranslationSolver(targets, weights, camera, depth_prior=self.depth_prior, known_depth=known_depth)
+
+    def _translation(self, pose_rr: Tensor, solver: RootTranslationSolver | None, known_depth: float | None
+                     ) -> Tensor:
+        if solver is None:
+            t = torch.zeros(pose_rr.shape[0], 3, dtype=pose_rr.dtype, device=pose_rr.device)
+            t[:, 2] = self.depth_prior if known_depth is None else known_depth
+            return t
+        return solver(pose_rr)
+
+    def _run(self, lik: Likelihood | None, camera: PinholeCamera | None, m: int, known_depth: float | None,
+             gen: torch.Generator, inpainting: Inpainting | None) -> SampleResult:
+        prior, sched = self.prior, self.scheduler
+        T = sched.num_train_timesteps
+        solver = self._solver(lik, camera, known_depth)
+        x = torch.randn((m, NUM_JOINTS, 3), generator=gen, device=self.device)
+        if inpainting is not None:
+            known = inpainting.known_model.to(x)[None].expand_as(x)
+            mask = inpainting.mask.to(self.device)[None, :, None].expand_as(x)
+            x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
+        grid = sched.timesteps.tolist()
+        t_vecs = {t: torch.full((m,), t, dtype=torch.long, device=self.device) for t in grid}
+        for t in grid:
+            repeats = inpainting.resample_steps if inpainting is not None else 1
+            for r in range(repeats):
+                eps = prior.predict_noise(x, t_vecs[t])
+                x0 = sched.predict_original(eps, t, x)
+                scale = self._step_scale * self.schedule(t / T) if lik is not None else 0.0
+                if scale > 0:
+                    x0 = self._guide(x0, lik, camera, scale, solver)
+                if inpainting is not None:
+                    x0 = torch.where(mask, known, x0)
+                prev_t = sched.previous_timestep(t)
+                x, _ = sched.step(eps, t, x, self.eta, gen, pred_original_sample=x0)
+                if inpainting is not None and prev_t >= 0:
+                    noise = torch.randn(x.shape, generator=gen, device=self.device)
+                    x = torch.where(mask, sched.add_noise(known, noise, prev_t), x)
+                if r + 1 < repeats and prev_t >= 0:
+                    x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gen, device=self.device))
+        if inpainting is not None:
+            x = torch.where(mask, known, x)
+        return self._finish(x, lik, camera, solver, known_depth, inpainting)
+
+    def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
+               solver: RootTranslationSolver | None) -> Tensor:
+        pose = self.prior.from_model_space(x0)
+        pose = pose - pose[:, :1]
+        trans = self._translation(pose, solver, None)
+        for _ in range(self.guidance_iters):
+            delta, _ = guidance_delta(lik, pose + trans[:, None], camera, scale, max_step=self.max_guidance_step,
+                                      method=self.gradient_method)
+            delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
+            pose = pose + delta
+        return self.prior.to_model_space(pose)
+
+    def _finish(self, x: Tensor, lik: Likelihood | None, camera: PinholeCamera | None,
+                solver: RootTranslationSolver | None, known_depth: float | None,
+                inpainting: Inpainting | None = None) -> SampleResult:
+        pose_rr = self.prior.from_model_space(x).float()
+        pose_rr = pose_rr - pose_rr[:, :1]
+        if inpainting is not None and inpainting.known_metric is not None:
+            known = inpainting.known_metric.to(pose_rr)[None].expand_as(pose_rr)
+            pose_rr = torch.where(inpainting.mask.to(pose_rr.device)[None, :, None], known, pose_rr)
+        trans = self._translation(pose_rr, solver, known_depth)
+        metric = known_depth is not None
+        pose_cam = pose_rr + trans[:, None]
+        m = pose_rr.shape[0]
+        if lik is not None:
+            ll = _weighted_ll(lik, pose_cam, camera).double()
+            n_w = max(float((lik.weights > 0).sum()), 1.0)
+            weights = torch.softmax(ll / (n_w * self.weight_temperature), dim=0)
+        else:
+            ll = torch.zeros(m, dtype=torch.float64)
+            weights = torch.full((m,), 1.0 / m, dtype=torch.float64)
+        w = weights[:, None, None]
+        mean_rr = (w * pose_rr.double()).sum(0)
+        mean_cam = (w * pose_cam.double()).sum(0)
+        var = (w * (pose_rr.double() - mean_rr) ** 2).sum(0).sum(-1)
+        return SampleResult(
+            poses_camera=pose_cam.cpu().numpy(), poses_root_relative=pose_rr.cpu().numpy(),
+            translation=trans.cpu().numpy(), weights=weights.cpu().numpy(), log_likelihood=ll.cpu().numpy(),
+            mean=mean_cam.cpu().numpy(), mean_root_relative=mean_rr.cpu().numpy(),
+            spread=var.sqrt().cpu().numpy(), translation_is_metric=bool(metric), guided=lik is not None,
+            info={"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "eta": self.eta},
+        )

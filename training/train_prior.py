@@ -1,0 +1,65 @@
+"""Train the 3D pose diffusion prior.
+
+    python training/train_prior.py --config training/prior.yaml --out runs/prior [--resume] [--device cpu|cuda]
+    python training/train_prior.py --out runs/prior --export diffpose_ros/prior/weights/h36m17_prior.pt
+
+``--export`` writes the EMA prior of ``<out>/last.pt`` as shipped weights (float16 network weights) and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from diffpose_ros.prior.pose_prior import PosePrior
+from diffpose_ros.prior.trainer import PriorExperiment, PriorTrainer
+
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "prior.yaml"
+
+
+def export(out_dir: Path, target: Path) -> None:
+    """Write the EMA prior from ``out_dir/last.pt`` to ``target`` (half-precision network weights)."""
+    prior = PosePrior.load(out_dir / "last.pt")
+    prior.save(target, half=True)
+    steps = prior.metadata.get("steps")
+    print(f"exported EMA prior at step {steps} to {target} ({target.stat().st_size / 1e6:.2f} MB)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
+    parser.add_argument("--out", type=Path, default=Path("runs/prior"))
+    parser.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    parser.add_argument("--steps", type=int, default=None, help="override train.steps")
+    parser.add_argument("--export", type=Path, default=None, help="export <out>/last.pt's EMA prior and exit")
+    args = parser.parse_args()
+
+    if args.export:
+        export(args.out, args.export)
+        return
+    exp = PriorExperiment.from_dict(yaml.safe_load(args.config.read_text()))
+    if args.steps is not None:
+        exp.train.steps = args.steps
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
+    device = "cpu" if device == "auto" else device
+    torch.set_num_threads(exp.train.threads)
+    trainer = PriorTrainer(exp, args.out, device)
+    if args.resume:
+        trainer.load_checkpoint()
+        print(f"resumed at step {trainer.step}")
+    (args.out / "config.yaml").write_text(yaml.safe_dump(exp.to_dict(), sort_keys=False))
+    print(f"data: {trainer.data_summary}")
+    print(f"normalisation scale: {float(trainer.prior.scale):.4f} m; device {device}")
+    trainer.fit()
+    print(f"done: step {trainer.step}, checkpoints in {args.out}")
+
+
+if __name__ == "__main__":
+    main()
