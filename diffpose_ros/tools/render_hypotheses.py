@@ -79,24 +79,33 @@ def load_frames(hyp_bag: Path, image_bag: "Path | None") -> list[dict]:
     return [frames[k] for k in sorted(frames)]
 
 
-def plot_3d(ax, people: list[RecordedPerson], max_hypotheses: int = 16) -> None:
-    """Hypotheses (faint) and mean (bold) per person, camera frame drawn with y down -> plotted z up."""
-    for person in people:
-        color = np.array(track_rgb(person.track_id)) / 255.0
-        order = np.argsort(-person.weights)[:max_hypotheses]
-        top = person.weights[order[0]] if len(order) else 1.0
-        for h in order:
-            _bones(ax, person.hypotheses[h], color, 0.15 + 0.5 * person.weights[h] / max(top, 1e-9), 0.8)
-        _bones(ax, person.mean, color, 1.0, 2.5)
+def plot_3d(ax, person: RecordedPerson, max_hypotheses: int = 16) -> None:
+    """One person's hypotheses (faint, alpha by weight) and mean (bold), each centred on its own pelvis.
+
+    Camera optical frame (x right, y down, z forward) drawn with depth into the page and up as up.
+    """
+    color = np.array(track_rgb(person.track_id)) / 255.0
+    centre = person.mean[0]
+    order = np.argsort(-person.weights)[:max_hypotheses]
+    top = person.weights[order[0]] if len(order) else 1.0
+    for h in order:
+        alpha = 0.15 + 0.5 * person.weights[h] / max(top, 1e-9)
+        _bones(ax, person.hypotheses[h] - person.hypotheses[h][0], color, alpha, 0.8)
+    _bones(ax, person.mean - centre, color, 1.0, 2.5)
+    ax.set_xlim(-1, 1)
+    ax.set_ylim(-1, 1)
+    ax.set_zlim(-1, 1)
+    ax.set_box_aspect((1, 1, 1))
+    for axis in (ax.xaxis, ax.yaxis, ax.zaxis):
+        axis.set_ticks([-1, 0, 1])
     ax.set_xlabel("x (m)")
-    ax.set_ylabel("z depth (m)")
-    ax.set_zlabel("-y up (m)")
-    ax.view_init(elev=15, azim=-70)
-    pts = np.concatenate([p.hypotheses.reshape(-1, 3) for p in people]) if people else np.zeros((1, 3))
-    centre, radius = pts.mean(axis=0), max(1.0, float(np.ptp(pts, axis=0).max()) / 2)
-    ax.set_xlim(centre[0] - radius, centre[0] + radius)
-    ax.set_ylim(centre[2] - radius, centre[2] + radius)
-    ax.set_zlim(-centre[1] - radius, -centre[1] + radius)
+    ax.set_ylabel("depth (m)")
+    ax.set_zlabel("up (m)")
+    ax.view_init(elev=12, azim=-65)
+    depths = person.hypotheses[:, 0, 2]
+    ax.set_title(f"id {person.track_id}: pelvis {centre[2]:.1f} m ({depths.min():.1f}-{depths.max():.1f}), "
+                 f"spread {np.mean(person.spread) * 100:.0f} cm",
+                 fontsize=9)
 
 
 def _bones(ax, joints: np.ndarray, color, alpha: float, width: float) -> None:
@@ -105,19 +114,22 @@ def _bones(ax, joints: np.ndarray, color, alpha: float, width: float) -> None:
                 color=color, alpha=alpha, linewidth=width)
 
 
-def render_frame(frame: dict, out: Path) -> Path:
-    fig = plt.figure(figsize=(11, 5), dpi=100)
-    ax_img = fig.add_subplot(1, 2, 1)
+def render_frame(frame: dict, out: Path, max_people: int = 3) -> Path:
+    """Image with the 2D overlay, then one 3D panel per person (up to ``max_people``)."""
+    people = frame["people"][:max_people]
+    fig = plt.figure(figsize=(5.5 + 3.6 * max(len(people), 1), 4.6), dpi=100)
+    grid = fig.add_gridspec(1, 1 + max(len(people), 1), width_ratios=[1.5] + [1] * max(len(people), 1))
+    ax_img = fig.add_subplot(grid[0, 0])
     if "image" in frame:
         img = frame["image"]
         camera = frame.get("camera") or PinholeCamera.from_fov(img.shape[1], img.shape[0], 60.0)
         ax_img.imshow(draw_overlay(img, frame["people"], camera))
-    ax_img.set_title(f"stamp {frame['stamp'] / 1e9:.3f} s: {len(frame['people'])} people")
-    ax_img.axis("off")
-    ax3 = fig.add_subplot(1, 2, 2, projection="3d")
-    plot_3d(ax3, frame["people"])
     m = len(frame["people"][0].hypotheses) if frame["people"] else 0
-    ax3.set_title(f"{m} hypotheses per person (mean bold)")
+    ax_img.set_title(f"stamp {frame['stamp'] / 1e9:.2f} s: {len(frame['people'])} people, {m} hypotheses each",
+                     fontsize=10)
+    ax_img.axis("off")
+    for k, person in enumerate(people):
+        plot_3d(fig.add_subplot(grid[0, 1 + k], projection="3d"), person)
     fig.tight_layout()
     fig.savefig(out)
     plt.close(fig)
