@@ -24,7 +24,8 @@ class EstimatorConfig:
     num_hypotheses: int = 16
     num_steps: int = 10
     guidance_scale: float = 1.0
-    eta: float = 0.0
+    guidance_iters: int = 1
+    eta: float = 1.0
     prior_weights: str = ""  # empty: the shipped prior
     detector_model: str = "full"
     detector_model_dir: str = ""
@@ -40,7 +41,7 @@ class EstimatorConfig:
         """From the node's parameter dict (names as in config/estimator.yaml)."""
         return cls(
             device=p["device"], seed=p["seed"], num_hypotheses=p["num_hypotheses"], num_steps=p["num_steps"],
-            guidance_scale=p["guidance_scale"], eta=p["eta"], prior_weights=p["prior_weights"],
+            guidance_scale=p["guidance_scale"], guidance_iters=p["guidance_iters"], eta=p["eta"], prior_weights=p["prior_weights"],
             detector_model=p["detector.model"], detector_model_dir=p["detector.model_dir"],
             max_people=p["detector.max_people"], min_detection_score=p["detector.min_detection_score"],
             min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],
@@ -89,7 +90,7 @@ class PoseEstimator:
         self.device = resolve_device(c.device)
         self.prior = PosePrior.load(c.prior_weights or None, device=self.device).eval()
         self.sampler = GuidedSampler(self.prior, num_steps=c.num_steps, num_hypotheses=c.num_hypotheses,
-                                     guidance_scale=c.guidance_scale, eta=c.eta,
+                                     guidance_scale=c.guidance_scale, guidance_iters=c.guidance_iters, eta=c.eta,
                                      seed=None if c.seed < 0 else c.seed, min_score=c.min_joint_score)
         self._detector = detector
 

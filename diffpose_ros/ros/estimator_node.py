@@ -61,7 +61,7 @@ class EstimatorNode(Node):
         self.counters = Counters()
         self.latency: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=200))
         self._camera_infos: collections.deque = collections.deque(maxlen=50)
-        self._warned_fallback = False
+        self._last_logged: dict[str, float] = {}
         self._pending: collections.deque[Frame] = collections.deque(maxlen=1000 if p["process_every_frame"] else 1)
         self._cv = threading.Condition()
         self._info_cv = threading.Condition()
@@ -119,7 +119,7 @@ class EstimatorNode(Node):
                 self._bad_input(str(exc))
             except Exception as exc:
                 self._bad_input(f"{type(exc).__name__}: {exc}")
-                self.get_logger().error(f"frame failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0)
+                self._log_limited("error", "frame failed", f"frame failed: {type(exc).__name__}: {exc}", 5.0)
 
     def _process(self, frame: Frame) -> None:
         t0 = time.perf_counter()
@@ -127,8 +127,8 @@ class EstimatorNode(Node):
         camera = self._camera_for(frame.header, size)
         if camera is None:
             self.counters.dropped_no_camera_info += 1
-            self.get_logger().warn("no camera_info for this frame; dropped (require_camera_info=true)",
-                                   throttle_duration_sec=5.0)
+            self._log_limited("warn", "no camera_info", "no camera_info for this frame; dropped "
+                              "(require_camera_info=true)", 5.0)
             return
         rgb = None
         if frame.kind == "observations":
@@ -180,21 +180,32 @@ class EstimatorNode(Node):
         if self.params["require_camera_info"]:
             return None
         self.counters.fallback_intrinsics += 1
-        if not self._warned_fallback:
-            self._warned_fallback = True
-            self.get_logger().warn(
-                f"no camera_info received on {self.resolve_topic_name('camera_info')}: using fallback intrinsics "
-                f"(horizontal FOV {self.params['fallback_horizontal_fov_deg']} deg); depth will be off")
+        self._log_limited(
+            "warn", "fallback intrinsics",
+            f"no camera_info received on {self.resolve_topic_name('camera_info')}: using fallback intrinsics "
+            f"(horizontal FOV {self.params['fallback_horizontal_fov_deg']} deg); depth will be off", None)
         width, height = size or (640, 480)
         return PinholeCamera.from_fov(width, height, self.params["fallback_horizontal_fov_deg"])
 
     def _warn_once(self, text: str) -> None:
-        self.get_logger().warn(text, once=True)
+        self._log_limited("warn", text, text, None)
 
     def _bad_input(self, reason: str) -> None:
         self.counters.dropped_bad_input += 1
         self.counters.last_error = reason
-        self.get_logger().warn(f"dropped bad input: {reason}", throttle_duration_sec=2.0)
+        self._log_limited("warn", "bad input", f"dropped bad input: {reason}", 2.0)
+
+    def _log_limited(self, level: str, key: str, text: str, period: "float | None") -> None:
+        """Log at most once per ``period`` seconds per key (once ever if None); safe from any thread.
+
+        rclpy's own once/throttle filters raise when one call site is reached from several code paths.
+        """
+        now = time.monotonic()
+        last = self._last_logged.get(key)
+        if last is not None and (period is None or now - last < period):
+            return
+        self._last_logged[key] = now
+        getattr(self.get_logger(), level)(text)
 
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:

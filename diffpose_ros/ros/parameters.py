@@ -42,7 +42,10 @@ PARAMS: tuple[Param, ...] = (
     Param("num_hypotheses", 16, "number m of 3D hypotheses sampled per person", *_range(1, 512)),
     Param("num_steps", 10, "denoising steps per frame (1..1000; more = slower, see the benchmark)", *_range(1, 1000)),
     Param("guidance_scale", 1.0, "strength of the heatmap guidance (0 = unguided prior samples)", *_range(0.0, 1e3)),
-    Param("eta", 0.0, "DDIM stochasticity: 0 = deterministic DDIM, 1 = DDPM-like", *_range(0.0, 1.0)),
+    Param("guidance_iters", 1, "guidance iterations per denoising step (2: more accurate, ~35% slower)",
+          *_range(1, 20)),
+    Param("eta", 1.0, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
+          *_range(0.0, 1.0)),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
     Param("input", "image", "what drives the estimator: image (sensor_msgs/Image on 'image'), compressed "
           "(sensor_msgs/CompressedImage on 'compressed_image') or observations (diffpose_msgs/Observations2D on "
