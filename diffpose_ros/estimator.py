@@ -41,7 +41,8 @@ class EstimatorConfig:
         """From the node's parameter dict (names as in config/estimator.yaml)."""
         return cls(
             device=p["device"], seed=p["seed"], num_hypotheses=p["num_hypotheses"], num_steps=p["num_steps"],
-            guidance_scale=p["guidance_scale"], guidance_iters=p["guidance_iters"], eta=p["eta"], prior_weights=p["prior_weights"],
+            guidance_scale=p["guidance_scale"], guidance_iters=p["guidance_iters"], eta=p["eta"],
+            prior_weights=p["prior_weights"],
             detector_model=p["detector.model"], detector_model_dir=p["detector.model_dir"],
             max_people=p["detector.max_people"], min_detection_score=p["detector.min_detection_score"],
             min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],

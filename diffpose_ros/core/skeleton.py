@@ -44,10 +44,8 @@ LEFT_JOINTS: tuple[int, ...] = (4, 5, 6, 11, 12, 13)
 RIGHT_JOINTS: tuple[int, ...] = (1, 2, 3, 14, 15, 16)
 
 # Index permutation that swaps left and right joints (used for mirroring).
-MIRROR_PERMUTATION: tuple[int, ...] = tuple(
-    {**{i: i for i in range(NUM_JOINTS)}, **dict(zip(LEFT_JOINTS, RIGHT_JOINTS)), **dict(zip(RIGHT_JOINTS, LEFT_JOINTS))}[i]
-    for i in range(NUM_JOINTS)
-)
+_SWAP = {**dict(zip(LEFT_JOINTS, RIGHT_JOINTS)), **dict(zip(RIGHT_JOINTS, LEFT_JOINTS))}
+MIRROR_PERMUTATION: tuple[int, ...] = tuple(_SWAP.get(i, i) for i in range(NUM_JOINTS))
 
 # Bones as (left, right) pairs of bone indices into BONES, for symmetry metrics.
 SYMMETRIC_BONES: tuple[tuple[int, int], ...] = tuple(
