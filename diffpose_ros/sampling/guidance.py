@@ -57,7 +57,10 @@ class Likelihood(Protocol):
 
 
 def _to_tensor(x, dtype=torch.float32) -> Tensor:
-    return torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=dtype)
+    if isinstance(x, Tensor):
+        return x.to(dtype)
+    arr = np.asarray(x)
+    return torch.as_tensor(arr if arr.flags.writeable else arr.copy(), dtype=dtype)
 
 
 def normalize_log_heatmaps(heatmaps, dynamic_range: float = 50.0) -> tuple[Tensor, Tensor]:
