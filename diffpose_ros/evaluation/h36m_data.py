@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.skeleton import NUM_JOINTS
-from ..prior.h36m_npz import H36M32_TO_17
+from ..prior.h36m_npz import load_world_positions
 
 
 @dataclass(frozen=True)
@@ -50,24 +50,7 @@ def action_base(action: str) -> str:
 def load_positions_3d(path: "str | Path", subjects: "tuple[str, ...] | None" = None
                       ) -> dict[str, dict[str, np.ndarray]]:
     """subject -> action -> ``[N, 17, 3]`` world-frame poses in metres (H36M-17 order)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Human3.6M 3D data not found: {path}")
-    with np.load(path, allow_pickle=True) as data:
-        if "positions_3d" not in data:
-            raise ValueError(f"{path} has no 'positions_3d' (not a VideoPose3D data_3d file)")
-        raw = data["positions_3d"].item()
-    out: dict[str, dict[str, np.ndarray]] = {}
-    for subject, actions in raw.items():
-        if subjects is not None and subject not in subjects:
-            continue
-        out[subject] = {}
-        for action, frames in actions.items():
-            frames = np.asarray(frames, dtype=np.float64)
-            if frames.ndim != 3 or frames.shape[1:] != (32, 3):
-                raise ValueError(f"{subject}/{action}: expected [N, 32, 3], got {frames.shape}")
-            out[subject][action] = frames[:, list(H36M32_TO_17)]
-    return out
+    return load_world_positions(path, subjects)
 
 
 def load_positions_2d(path: "str | Path") -> dict[str, dict[str, list[np.ndarray]]]:

@@ -20,7 +20,7 @@ from ..core.camera import apply_affine, invert_affine
 from ..core.skeleton import NUM_JOINTS
 from ..detector.base import PersonObservation, gaussian_log_heatmaps
 from .h36m_cameras import H36MCamera
-from .synthetic_heatmaps import JOINT_SIGMA_FACTOR, SyntheticConfig, crop_affine, render_log_heatmaps
+from .synthetic_heatmaps import SyntheticConfig, crop_affine, noisy_heatmaps
 
 
 def stable_seed(*parts: object) -> int:
@@ -32,27 +32,10 @@ def synthetic_observation(keypoints_px: np.ndarray, rng: np.random.Generator,
                           config: SyntheticConfig | None = None) -> PersonObservation:
     """Noisy crop heatmaps around exact keypoints ``[17, 2]`` (same noise model as ``render_frame``)."""
     cfg = config or SyntheticConfig()
-    kp_true = np.asarray(keypoints_px, dtype=np.float64)
-    size = cfg.heatmap_size
-    lo, hi = kp_true.min(0), kp_true.max(0)
-    side = cfg.crop_margin * float((hi - lo).max()) * (1 + rng.uniform(-cfg.crop_jitter, cfg.crop_jitter))
-    centre = (lo + hi) / 2 + rng.uniform(-cfg.crop_jitter, cfg.crop_jitter, 2) * side
-    affine = crop_affine(centre, side, size)
-    sig = cfg.sigma_hm * JOINT_SIGMA_FACTOR * rng.uniform(*cfg.sigma_jitter)
-    centres = apply_affine(affine, kp_true) + rng.normal(0, cfg.centre_noise_hm, (NUM_JOINTS, 2))
-    offset = rng.random(NUM_JOINTS) < cfg.offset_prob
-    if offset.any():
-        ang = rng.uniform(0, 2 * np.pi, NUM_JOINTS)
-        mag = rng.uniform(*cfg.offset_range, NUM_JOINTS) * sig
-        centres = centres + offset[:, None] * mag[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
-    heat = render_log_heatmaps(centres, sig, size, rng, cfg.background, cfg.background_noise)
-    has = rng.random(NUM_JOINTS) >= cfg.drop_prob
-    heat[~has] = np.nan
-    peaks = apply_affine(invert_affine(affine), centres)
-    keypoints = np.where(has[:, None], peaks, np.nan)
-    scores = np.where(has, np.clip(cfg.sigma_hm / sig, 0.0, 1.0), 0.0)
-    return PersonObservation(keypoints=keypoints, scores=scores, heatmaps=heat, has_heatmap=has,
-                             image_to_heatmap=affine, box=np.r_[lo, hi], score=1.0)
+    noisy = noisy_heatmaps(np.asarray(keypoints_px, dtype=np.float64), rng, cfg)
+    keypoints = np.where(noisy.has[:, None], apply_affine(invert_affine(noisy.affine), noisy.centres_hm), np.nan)
+    return PersonObservation(keypoints=keypoints, scores=noisy.scores, heatmaps=noisy.heat, has_heatmap=noisy.has,
+                             image_to_heatmap=noisy.affine, box=noisy.box, score=1.0)
 
 
 def detection_observation(keypoints_distorted: np.ndarray, camera: H36MCamera, sigma_px: float = 8.0,

@@ -111,6 +111,44 @@ def _refined_peaks(logp: np.ndarray, radius: int = 2) -> np.ndarray:
     return out
 
 
+@dataclass
+class NoisyHeatmaps:
+    """Detector-like heatmaps around true keypoints (see :func:`noisy_heatmaps`)."""
+
+    heat: np.ndarray  # [17, H, W] log-probabilities, NaN rows for dropped joints
+    has: np.ndarray  # [17] bool
+    affine: np.ndarray  # [2, 3] image px -> heatmap px
+    centres_hm: np.ndarray  # [17, 2] where the blobs were drawn (heatmap px)
+    offset: np.ndarray  # [17] bool: gross offset (or left/right swap) applied
+    scores: np.ndarray  # [17] confidence from the blob width
+    box: np.ndarray  # [4] keypoint bounding box, image px
+
+
+def noisy_heatmaps(kp_true: np.ndarray, rng: np.random.Generator, cfg: SyntheticConfig) -> NoisyHeatmaps:
+    """The noise model: jittered person crop, per-joint blob width, centre noise, gross offsets, left/right
+    swaps, background noise and dropped joints, around exact keypoints ``[17, 2]`` (image px)."""
+    size = cfg.heatmap_size
+    lo, hi = kp_true.min(0), kp_true.max(0)
+    side = cfg.crop_margin * float((hi - lo).max()) * (1 + rng.uniform(-cfg.crop_jitter, cfg.crop_jitter))
+    centre = (lo + hi) / 2 + rng.uniform(-cfg.crop_jitter, cfg.crop_jitter, 2) * side
+    affine = crop_affine(centre, side, size)
+    sig = cfg.sigma_hm * JOINT_SIGMA_FACTOR * rng.uniform(*cfg.sigma_jitter)
+    centres = apply_affine(affine, kp_true) + rng.normal(0, cfg.centre_noise_hm, (NUM_JOINTS, 2))
+    offset = rng.random(NUM_JOINTS) < cfg.offset_prob
+    if offset.any():
+        ang = rng.uniform(0, 2 * np.pi, NUM_JOINTS)
+        mag = rng.uniform(*cfg.offset_range, NUM_JOINTS) * sig
+        centres = centres + offset[:, None] * mag[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
+    if rng.random() < cfg.swap_prob:
+        centres = centres[list(MIRROR_PERMUTATION)]
+        offset = offset | np.isin(np.arange(NUM_JOINTS), LEFT_JOINTS + RIGHT_JOINTS)
+    heat = render_log_heatmaps(centres, sig, size, rng, cfg.background, cfg.background_noise)
+    has = rng.random(NUM_JOINTS) >= cfg.drop_prob
+    heat[~has] = np.nan
+    scores = np.where(has, np.clip(cfg.sigma_hm / sig, 0.0, 1.0), 0.0)
+    return NoisyHeatmaps(heat, has, affine, centres, offset, scores, np.r_[lo, hi])
+
+
 def render_frame(pose_root_relative: np.ndarray, rng: np.random.Generator,
                  config: SyntheticConfig | None = None) -> SyntheticFrame:
     """Place one root-relative pose ``[17, 3]`` in front of a random camera and render its heatmaps."""
@@ -135,29 +173,12 @@ def render_frame(pose_root_relative: np.ndarray, rng: np.random.Generator,
     pose_cam = pose + trans
     kp_true = cam.project(pose_cam)
 
-    size = cfg.heatmap_size
-    lo, hi = kp_true.min(0), kp_true.max(0)
-    side = cfg.crop_margin * float((hi - lo).max()) * (1 + rng.uniform(-cfg.crop_jitter, cfg.crop_jitter))
-    centre = (lo + hi) / 2 + rng.uniform(-cfg.crop_jitter, cfg.crop_jitter, 2) * side
-    affine = crop_affine(centre, side, size)
-
-    sig = cfg.sigma_hm * JOINT_SIGMA_FACTOR * rng.uniform(*cfg.sigma_jitter)
-    centres = apply_affine(affine, kp_true) + rng.normal(0, cfg.centre_noise_hm, (NUM_JOINTS, 2))
-    offset = rng.random(NUM_JOINTS) < cfg.offset_prob
-    if offset.any():
-        ang = rng.uniform(0, 2 * np.pi, NUM_JOINTS)
-        mag = rng.uniform(*cfg.offset_range, NUM_JOINTS) * sig
-        centres = centres + offset[:, None] * mag[:, None] * np.stack([np.cos(ang), np.sin(ang)], 1)
-    if rng.random() < cfg.swap_prob:
-        centres = centres[list(MIRROR_PERMUTATION)]
-        offset = offset | np.isin(np.arange(NUM_JOINTS), LEFT_JOINTS + RIGHT_JOINTS)
-    heat = render_log_heatmaps(centres, sig, size, rng, cfg.background, cfg.background_noise)
-
-    has = rng.random(NUM_JOINTS) >= cfg.drop_prob
-    heat[~has] = np.nan
-    peaks = apply_affine(invert_affine(affine), _refined_peaks(np.where(has[:, None, None], heat, 0.0)))
-    keypoints = np.where(has[:, None], peaks, np.nan)
-    scores = np.where(has, np.clip(cfg.sigma_hm / sig, 0.0, 1.0), 0.0)
+    noisy = noisy_heatmaps(kp_true, rng, cfg)
+    peaks = apply_affine(invert_affine(noisy.affine),
+                         _refined_peaks(np.where(noisy.has[:, None, None], noisy.heat, 0.0)))
+    keypoints = np.where(noisy.has[:, None], peaks, np.nan)
+    heat, has, affine, offset = noisy.heat, noisy.has, noisy.affine, noisy.offset
+    scores = noisy.scores
     return SyntheticFrame(heatmaps=heat, has_heatmap=has, image_to_heatmap=affine, keypoints=keypoints,
                           scores=scores, camera=cam, pose_camera=pose_cam, pose_root_relative=pose,
                           translation=trans, keypoints_true=kp_true, yaw=yaw, offset_joints=offset)

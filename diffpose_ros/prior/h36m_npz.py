@@ -22,8 +22,9 @@ def z_up_to_canonical(points: np.ndarray) -> np.ndarray:
     return points @ Z_UP_TO_CANONICAL.T
 
 
-def load_videopose3d_npz(path: str | Path, subjects: Iterable[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
-    """subject -> action -> ``[N, 17, 3]`` float32 poses (metres, root-relative, canonical axes).
+def load_world_positions(path: str | Path, subjects: Iterable[str] | None = None
+                         ) -> dict[str, dict[str, np.ndarray]]:
+    """subject -> action -> ``[N, 17, 3]`` float64 world-frame poses (metres, z up, H36M-17 order).
 
     The npz stores a pickled dict, so only load files you trust (``allow_pickle`` is needed).
     """
@@ -44,7 +45,11 @@ def load_videopose3d_npz(path: str | Path, subjects: Iterable[str] | None = None
             frames = np.asarray(frames, dtype=np.float64)
             if frames.ndim != 3 or frames.shape[1:] != (32, 3):
                 raise ValueError(f"{subject}/{action}: expected [N, 32, 3], got {frames.shape}")
-            poses = frames[:, list(H36M32_TO_17)]
-            poses = z_up_to_canonical(poses - poses[:, :1])
-            out[subject][action] = poses.astype(np.float32)
+            out[subject][action] = frames[:, list(H36M32_TO_17)]
     return out
+
+
+def load_videopose3d_npz(path: str | Path, subjects: Iterable[str] | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """subject -> action -> ``[N, 17, 3]`` float32 poses (metres, root-relative, canonical axes)."""
+    return {subject: {action: z_up_to_canonical(p - p[:, :1]).astype(np.float32) for action, p in actions.items()}
+            for subject, actions in load_world_positions(path, subjects).items()}
