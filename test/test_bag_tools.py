@@ -60,7 +60,7 @@ def test_player_to_recorder_over_dds_keeps_stamps_and_pixels(photo_bag, tmp_path
                     "--wait", "30")
     try:
         assert spin_until(node, lambda: recorder.counts["/camera/image_raw"] >= 6
-                          and recorder.counts["/camera/camera_info"] >= 6, 60), stop(player)[1]
+                          and recorder.counts["/camera/camera_info"] >= 6, 30), (recorder.counts, stop(player)[1])
     finally:
         counts = recorder.close()
         node.destroy_node()

@@ -65,15 +65,25 @@ class BagPlayer:
             self.publishers[topic] = (node.create_publisher(message_class(out_type), out_topic, self.qos),
                                       out_type != msgtype)
 
-    def wait_for_subscribers(self, timeout: float, topics: "list[str] | None" = None, settle: float = 1.0) -> bool:
-        """Spin until the named output topics (default: any one) have subscribers, so no message is lost.
+    def wait_for_subscribers(self, timeout: float, topics: "list[str] | None" = None, settle: float = 0.5) -> bool:
+        """Wait until the named output topics (default: every topic someone subscribes to, at least one) are
+        matched at the DDS level by our publishers, so reliable delivery loses nothing.
 
-        ``settle`` seconds more let the subscriber side finish matching (reliable delivery needs both sides).
+        The graph alone is not enough: it can list a subscriber (or a stale one of a dead process) before our
+        writer has matched it. ``settle`` seconds more let the reader side finish matching too.
         """
+        pubs = {out: self.publishers[bag_topic][0] for bag_topic, out in self.output_topics.items()}
+        unknown = set(topics or []) - set(pubs)
+        if unknown:
+            raise ValueError(f"not published by this bag: {sorted(unknown)}")
+
+        def ready() -> bool:
+            wanted = topics or [t for t in pubs if self.node.count_subscribers(t) > 0]
+            return bool(wanted) and all(pubs[t].get_subscription_count() > 0 for t in wanted)
+
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            counts = [self.node.count_subscribers(t) for t in (topics or self.output_topics.values())]
-            if (all(counts) if topics else any(counts)):
+            if ready():
                 time.sleep(settle)
                 return True
             rclpy.spin_once(self.node, timeout_sec=0.05)
@@ -104,7 +114,14 @@ class BagPlayer:
             self.published += 1
             bar.update()
         bar.close()
+        self.wait_for_acks()
         return self.published
+
+    def wait_for_acks(self, timeout: float = 10.0) -> bool:
+        """Block until reliable subscribers acknowledged everything sent (exiting earlier loses the tail)."""
+        from rclpy.duration import Duration
+
+        return all(pub.wait_for_all_acked(Duration(seconds=timeout)) for pub, _ in self.publishers.values())
 
 
 def decompress_image(raw: bytes):
