@@ -53,6 +53,9 @@ class StampTap:
         self.sent[stamp] = time.monotonic()
         self.pub.publish(msg)
 
+    def __getattr__(self, name: str):
+        return getattr(self.pub, name)  # everything else is the publisher's
+
 
 def bag_layout(bag: Path) -> tuple[str, str, str, str | None]:
     """(input kind, input topic, camera_info topic, ground-truth topic or None) of an evaluation bag."""
