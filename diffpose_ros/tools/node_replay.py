@@ -70,18 +70,6 @@ def bag_layout(bag: Path) -> tuple[str, str, str, str | None]:
     return inputs[0][0], inputs[0][1], info[0], gt[0] if gt else None
 
 
-def params_file() -> Path:
-    """The installed config/estimator.yaml, else the checkout's (an install tree can lack it)."""
-    from ..core.paths import REPO_ROOT
-    from .estimator_process import installed_paths
-
-    try:
-        installed = installed_paths()[1]
-    except Exception:
-        installed = None
-    return installed if installed is not None and installed.is_file() else REPO_ROOT / "config" / "estimator.yaml"
-
-
 def _wait(condition, timeout: float, proc: subprocess.Popen) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and proc.poll() is None:
@@ -121,7 +109,7 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
               "output_qos.depth": 100, "markers.enabled": False, "diagnostics_period": 0.5, **(overrides or {})}
     remaps = {"observations": input_topic} if kind == "observations" else (
         {"compressed_image": input_topic} if kind == "compressed" else {})
-    node_proc = start_estimator(params_file(), overrides=params, image=input_topic, camera_info=info_topic,
+    node_proc = start_estimator(overrides=params, image=input_topic, camera_info=info_topic,
                                 extra_remaps=remaps, log_path=out / "estimator.log")
     own_context = not rclpy.ok()
     if own_context:
