@@ -173,9 +173,7 @@ class EstimatorNode(Node):
             self._info_cv.wait_for(lambda: (b := nearest()) is not None and abs(b[0] - stamp) <= tol,
                                    timeout=self.params["camera_info_wait"])
             best = nearest()
-        if best is not None and abs(best[0] - stamp) <= tol:
-            return best[1]
-        if best is not None:  # intrinsics rarely change: the nearest one is a sound fallback
+        if best is not None:  # the matching one, else the nearest (intrinsics rarely change)
             return best[1]
         if self.params["require_camera_info"]:
             return None
