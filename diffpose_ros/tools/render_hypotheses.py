@@ -23,7 +23,7 @@ from diffpose_ros.core import skeleton
 from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.ros.image_conversion import image_to_numpy, to_rgb8
 from diffpose_ros.tools.bag_io import read_messages
-from diffpose_ros.tools.overlay import draw_overlay, track_rgb
+from diffpose_ros.visualization.overlay import draw_overlay, track_rgb
 
 
 @dataclass
