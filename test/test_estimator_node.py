@@ -155,6 +155,7 @@ def test_bad_input_is_dropped_and_counted_and_the_node_keeps_working(ros, messi)
     assert len(h.hyp[0].people) == 0 and len(h.hyp[1].people) == 1
     values = dropped()
     assert int(values["dropped_bad_input"]) == 4 and int(values["processed"]) == 2
+    assert int(values["dropped_bad_image"]) == 3 and int(values["dropped_too_many_pixels"]) == 1
     assert "dropped bad input" in out
 
 
