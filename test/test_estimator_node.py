@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -63,19 +62,6 @@ class Harness:
     def stop(self) -> tuple[int, str]:
         self.node.destroy_node()
         return stop(self.proc)
-
-
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
-def messi(images_dir):
-    rgb = np.ascontiguousarray(cv2.imread(str(images_dir / "messi5.jpg"))[..., ::-1])
-    return rgb, PinholeCamera.from_fov(rgb.shape[1], rgb.shape[0], 60.0)
 
 
 def test_real_image_gives_hypotheses_that_reproject_onto_the_keypoints(ros, messi):

@@ -14,7 +14,6 @@ import cv2
 import numpy as np
 import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from hostile_messages import (
     GOOD_K,
     LIMITS,
@@ -27,11 +26,10 @@ from hostile_messages import (
     observations,
 )
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import spin_until, stop
+from ros_helpers import spin_until, stop, subscribe_outputs
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from diffpose_msgs.msg import Observations2D, PoseHypotheses
-from diffpose_ros.core.camera import PinholeCamera
+from diffpose_msgs.msg import Observations2D
 from diffpose_ros.core.input_limits import REASONS
 from diffpose_ros.ros.image_conversion import numpy_to_image_fields
 from diffpose_ros.tools.estimator_process import start_estimator
@@ -45,19 +43,6 @@ RUNS = [("image", False, 420), ("compressed", True, 300), ("observations", True,
 TOPIC = {"image": ("/fuzz/image", Image), "compressed": ("/fuzz/compressed_image", CompressedImage),
          "observations": ("/fuzz/observations", Observations2D)}
 REPORT = os.environ.get("DIFFPOSE_FUZZ_REPORT")  # optional JSON of the numbers below
-
-
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
-def messi(images_dir):
-    rgb = np.ascontiguousarray(cv2.imread(str(images_dir / "messi5.jpg"))[..., ::-1])
-    return rgb, PinholeCamera.from_fov(rgb.shape[1], rgb.shape[0], 60.0)
 
 
 def _valid_frame(kind: str, rgb: np.ndarray, uv: np.ndarray):
@@ -98,11 +83,7 @@ def test_hostile_input_is_refused_counted_and_harmless(ros, messi, kind, every_f
                            extra_remaps={"compressed_image": TOPIC["compressed"][0],
                                                                   "observations": TOPIC["observations"][0]})
     node = rclpy.create_node("fuzz_probe")
-    hyp: list[PoseHypotheses] = []
-    diag: list[dict[str, str]] = []
-    node.create_subscription(PoseHypotheses, "/estimator/hypotheses", hyp.append, QOS)
-    node.create_subscription(DiagnosticArray, "/diagnostics",
-                             lambda m: diag.append({kv.key: kv.value for kv in m.status[0].values}), 10)
+    hyp, diag = subscribe_outputs(node, QOS)
     pub = node.create_publisher(msg_type, topic, QOS)
     pub_info = node.create_publisher(CameraInfo, "/fuzz/info", QOS)
     try:

@@ -3,28 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray
 from hostile_messages import GOOD_K, camera_info, keypoint_person, observations
 from rcl_interfaces.msg import ParameterType
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import spin_until, stop
+from ros_helpers import spin_until, stop, subscribe_outputs
 from sensor_msgs.msg import CameraInfo
 
-from diffpose_msgs.msg import Observations2D, PoseHypotheses
+from diffpose_msgs.msg import Observations2D
 from diffpose_ros.tools.estimator_process import start_estimator
 
 QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
-
-
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
 
 
 def test_live_parameters_apply_reject_and_stay_read_only(ros):
@@ -33,11 +24,7 @@ def test_live_parameters_apply_reject_and_stay_read_only(ros):
                                       "diagnostics_period": 0.2},
                            camera_info="/live/info", extra_remaps={"observations": "/live/observations"})
     node = rclpy.create_node("param_probe")
-    hyp: list[PoseHypotheses] = []
-    diag: list[dict[str, str]] = []
-    node.create_subscription(PoseHypotheses, "/estimator/hypotheses", hyp.append, QOS)
-    node.create_subscription(DiagnosticArray, "/diagnostics",
-                             lambda m: diag.append({kv.key: kv.value for kv in m.status[0].values}), 10)
+    hyp, diag = subscribe_outputs(node, QOS)
     pub = node.create_publisher(Observations2D, "/live/observations", QOS)
     pub_info = node.create_publisher(CameraInfo, "/live/info", QOS)
     client = AsyncParameterClient(node, "/estimator")

@@ -91,12 +91,7 @@ def validate_intrinsics(k, width: int, height: int, distortion_model: str = "", 
     between 0.005 and 1000 times the image side (a field of view between ~0.06 and ~179 degrees); the principal
     point inside the image widened by a quarter on each side; D finite with the model's number of coefficients.
     """
-    k = np.asarray(k, dtype=np.float64)
-    if k.size != 9:
-        raise ValueError(f"K has {k.size} values, expected 9")
-    k = k.reshape(3, 3)
-    if not np.isfinite(k).all():
-        raise ValueError(f"K is not finite: {k.ravel().tolist()}")
+    k = _finite_matrix(k, 3, 3, "K")
     if not (0 < width <= 2**20 and 0 < height <= 2**20):
         raise ValueError(f"image size {width}x{height} is not positive")
     fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
@@ -119,14 +114,19 @@ def validate_intrinsics(k, width: int, height: int, distortion_model: str = "", 
         raise ValueError(f"D is not finite: {d.tolist()}")
 
 
+def _finite_matrix(values, rows: int, cols: int, what: str) -> np.ndarray:
+    m = np.asarray(values, dtype=np.float64)
+    if m.size != rows * cols:
+        raise ValueError(f"{what} has {m.size} values, expected {rows * cols} ({rows}x{cols})")
+    m = m.reshape(rows, cols)
+    if not np.isfinite(m).all():
+        raise ValueError(f"{what} is not finite: {m.ravel().tolist()}")
+    return m
+
+
 def validate_affine(affine, what: str = "affine") -> np.ndarray:
     """The 2x3 affine as float64, or ValueError unless it is finite and invertible (well conditioned)."""
-    a = np.asarray(affine, dtype=np.float64)
-    if a.size != 6:
-        raise ValueError(f"{what} has {a.size} values, expected 6 (2x3)")
-    a = a.reshape(2, 3)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{what} is not finite: {a.ravel().tolist()}")
+    a = _finite_matrix(affine, 2, 3, what)
     sv = np.linalg.svd(a[:, :2], compute_uv=False)
     if not (sv[-1] > 1e-9 and sv[0] / sv[-1] < 1e9):
         raise ValueError(f"{what} is singular: {a.ravel().tolist()}")
