@@ -114,3 +114,23 @@ def test_reconfigure_changes_the_running_estimator():
     with pytest.raises(ValueError, match="cannot change device"):
         est.reconfigure(device="cuda", num_hypotheses=2)
     assert est.config.num_hypotheses == 6
+
+
+def test_detector_output_is_cut_and_thresholds_change_live(images_dir):
+    """basketball2.png has two players: max_people_per_frame=1 keeps the more confident one."""
+    from diffpose_ros.core.camera import PinholeCamera
+    from diffpose_ros.estimator import EstimatorConfig, PoseEstimator
+
+    rgb = np.ascontiguousarray(cv2.imread(str(images_dir / "basketball2.png"))[..., ::-1])
+    camera = PinholeCamera.from_fov(rgb.shape[1], rgb.shape[0], 60.0)
+    est = PoseEstimator(EstimatorConfig(num_hypotheses=2, num_steps=2, tracking=False, detector_threads=1,
+                                        max_people_per_frame=1))
+    frame = est.estimate(rgb, camera)
+    assert len(frame.people) == 1 and frame.people_cut == 1
+    scores = sorted(o.score for o in est.detector.detect(rgb))
+    assert frame.people[0].detection_score == pytest.approx(scores[-1])
+    est.reconfigure(min_presence=1.01 * scores[-1])  # above both players' presence: nobody left
+    assert est.detector.config.presence_threshold == pytest.approx(1.01 * scores[-1])
+    assert est.estimate(rgb, camera).people == []
+    est.reconfigure(min_presence=0.5, max_people_per_frame=4)
+    assert len(est.estimate(rgb, camera).people) == 2

@@ -53,6 +53,7 @@ def test_live_parameters_apply_reject_and_stay_read_only(ros):
         assert (m.integer_range[0].from_value, m.integer_range[0].to_value) == (1, 512)
 
         assert set_one("num_hypotheses", 5).successful and set_one("num_steps", 3).successful
+        assert set_one("use_sim_time", False).successful  # rclpy's own parameters pass through
         send([keypoint_person(uv)], stamp=1)
         assert spin_until(node, lambda: len(hyp) >= 1, 60)
         assert len(hyp[0].people[0].hypotheses) == 5 and hyp[0].num_steps == 3

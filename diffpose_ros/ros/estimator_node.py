@@ -237,7 +237,9 @@ class EstimatorNode(Node):
         changes = {}
         try:
             for prm in params:
-                if prm.name in BY_NAME and not BY_NAME[prm.name].live:
+                if prm.name not in BY_NAME:  # rclpy's own (use_sim_time, qos_overrides.*): rclpy decides
+                    continue
+                if not BY_NAME[prm.name].live:
                     raise ParameterError(f"parameter {prm.name!r} is read-only: restart the node to change it")
                 changes[prm.name] = check_value(prm.name, prm.value)
         except ParameterError as exc:
