@@ -202,6 +202,8 @@ def hostile_observations(rng: np.random.Generator, n: int, uv: np.ndarray) -> li
         if kind == 10:  # names none of the estimator's joints / too many names
             bad = [f"j{k}" for k in range(J)] if i % 2 else [f"j{k}" for k in range(300)]
             return [keypoint_person(np.zeros((len(bad), 2)))], bad, R.BAD_OBSERVATIONS
+        if i % 24 == 11:  # finite keypoints absurdly far outside the image
+            return [keypoint_person(np.full((J, 2), float(rng.choice([1e7, -1e30]))))], names, R.BAD_OBSERVATIONS
         person = keypoint_person(uv)
         person.detection_score = float("nan")
         return [person], names, R.BAD_OBSERVATIONS

@@ -23,6 +23,7 @@ from diffpose_ros.core.input_limits import (
 )
 
 HEATMAP_ENCODINGS = ("logit", "probability")
+FAR_KEYPOINT_FACTOR = 10  # keypoints beyond this many image sizes from the origin are refused (no person is there)
 
 
 def skeleton_msg(joints: np.ndarray, weight: float) -> Skeleton3D:
@@ -111,7 +112,8 @@ def observations_from_msg(msg, camera: PinholeCamera, joint_names=skeleton.JOINT
 
     Joints the message does not name are left unobserved. Heatmaps given as probabilities are turned into
     log-probabilities; keypoint-only people get Gaussian heatmaps rendered from their keypoints. A message over
-    ``limits``, inconsistent, or with broken heatmaps raises BadInputError.
+    ``limits``, inconsistent, with keypoints absurdly far outside the image or with broken heatmaps raises
+    BadInputError.
     """
     from diffpose_ros.detector.base import PersonObservation, keypoints_to_heatmaps, log_softmax_heatmaps
 
@@ -122,6 +124,7 @@ def observations_from_msg(msg, camera: PinholeCamera, joint_names=skeleton.JOINT
         raise BadInputError(BAD_OBSERVATIONS, f"Observations2D names none of the estimator's joints: "
                                               f"{list(msg.joint_names)[:20]}")
     order = [index.get(n, -1) for n in joint_names]
+    far = FAR_KEYPOINT_FACTOR * max(camera.width or 640, camera.height or 480)
     out: list[PersonObservation] = []
     for person in msg.people:
         kp = np.full((len(joint_names), 2), np.nan)
@@ -130,7 +133,10 @@ def observations_from_msg(msg, camera: PinholeCamera, joint_names=skeleton.JOINT
             if src >= 0:
                 k = person.keypoints[src]
                 if math.isfinite(k.x) and math.isfinite(k.y):
-                    kp[j], sc[j] = (k.x, k.y), float(np.clip(k.score, 0.0, 1.0))
+                    kp[j], sc[j] = (k.x, k.y), float(np.clip(k.score, 0.0, 1.0)) if math.isfinite(k.score) else 0.0
+        if np.nanmax(np.abs(kp), initial=0.0) > far:
+            raise BadInputError(BAD_OBSERVATIONS, f"person {person.track_id}: keypoints more than {far:.0f} px "
+                                                  f"from the image")
         h, w = int(person.heatmap_height), int(person.heatmap_width)
         if h and w:
             n_src = len(msg.joint_names)
