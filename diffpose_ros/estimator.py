@@ -17,17 +17,23 @@ import torch
 
 from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.core.input_limits import InputLimits
+from diffpose_ros.sampling.config import DEFAULT as SAMPLER
+from diffpose_ros.sampling.config import SamplerConfig
 
 
 @dataclass
 class EstimatorConfig:
     device: str = "cpu"
     seed: int = 0  # -1: nondeterministic
-    num_hypotheses: int = 16
-    num_steps: int = 10
-    guidance_scale: float = 1.0
-    guidance_iters: int = 1
-    eta: float = 1.0
+    num_hypotheses: int = SAMPLER.num_hypotheses
+    num_steps: int = SAMPLER.num_steps
+    guidance_scale: float = SAMPLER.guidance_scale
+    guidance_iters: int = SAMPLER.guidance_iters
+    eta: float = SAMPLER.eta
+    body_height: float = SAMPLER.body_height[0]  # stature (m) of the people seen; 0 = the prior's own sizes
+    body_height_sd: float = SAMPLER.body_height[1]  # relative spread of that stature
+    tilt_prior_deg: tuple[float, float] = SAMPLER.tilt_prior_deg  # camera pitch range used while gravity is unknown
+    gravity: tuple[float, ...] = ()  # gravity in the camera optical frame (any length); () = unknown
     prior_weights: str = ""  # empty: the shipped prior
     detector_model: str = "full"
     detector_model_dir: str = ""
@@ -44,6 +50,13 @@ class EstimatorConfig:
         """From the node's parameter dict (names as in config/estimator.yaml)."""
         return cls(**{f: p[name] for name, f in PARAM_FIELDS.items()})
 
+    def sampler_config(self) -> SamplerConfig:
+        """The sampler settings: the shared defaults with this configuration's overrides."""
+        return SAMPLER.with_(num_hypotheses=self.num_hypotheses, num_steps=self.num_steps,
+                             guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
+                             body_height=(self.body_height, self.body_height_sd),
+                             tilt_prior_deg=tuple(self.tilt_prior_deg))
+
 
 # Node parameter name -> EstimatorConfig field.
 PARAM_FIELDS = {
@@ -53,12 +66,13 @@ PARAM_FIELDS = {
     "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
     "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
     "detector.threads": "detector_threads", "detector.tracking": "tracking",
-    "max_people_per_frame": "max_people_per_frame",
+    "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
+    "body_height_sd": "body_height_sd",
 }
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
                          "max_people", "min_detection_score", "min_presence", "min_joint_score",
-                         "max_people_per_frame"})
+                         "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity"})
 
 
 @dataclass
@@ -97,14 +111,12 @@ class PoseEstimator:
 
     def __init__(self, config: EstimatorConfig | None = None, detector=None) -> None:
         from diffpose_ros.prior.pose_prior import PosePrior
-        from diffpose_ros.sampling.sampler import GuidedSampler
 
         self.config = c = config or EstimatorConfig()
         self.device = resolve_device(c.device)
         self.prior = PosePrior.load(c.prior_weights or None, device=self.device).eval()
-        self.sampler = GuidedSampler(self.prior, num_steps=c.num_steps, num_hypotheses=c.num_hypotheses,
-                                     guidance_scale=c.guidance_scale, guidance_iters=c.guidance_iters, eta=c.eta,
-                                     seed=None if c.seed < 0 else c.seed, min_score=c.min_joint_score)
+        self.sampler = c.sampler_config().build(self.prior, seed=None if c.seed < 0 else c.seed,
+                                                min_score=c.min_joint_score)
         self._detector = detector
 
     def reconfigure(self, **changes: Any) -> None:
@@ -119,6 +131,7 @@ class PoseEstimator:
         s = self.sampler
         s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
         s.eta, s.min_score = c.eta, c.min_joint_score
+        s.body_height, s.tilt_prior_deg = (c.body_height, c.body_height_sd), tuple(c.tilt_prior_deg)
         if "num_steps" in changes:
             s.set_num_steps(c.num_steps)
         if "seed" in changes:
@@ -154,27 +167,34 @@ class PoseEstimator:
             self._detector = det
         return self._detector
 
-    def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera) -> FrameEstimate:
-        """Detect people in an RGB (or grey) image and sample hypotheses for each."""
+    def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera, gravity: np.ndarray | None = None
+                 ) -> FrameEstimate:
+        """Detect people in an RGB (or grey) image and sample hypotheses for each.
+
+        ``gravity`` (camera optical frame) keeps the hypotheses upright; None = ``config.gravity`` or unknown.
+        """
         t0 = time.perf_counter()
         observations = sorted(self.detector.detect(image_rgb), key=lambda o: -o.score)
         detect_ms = 1e3 * (time.perf_counter() - t0)
         keep = self.config.max_people_per_frame
-        frame = self.estimate_from_observations(observations[:keep], camera)
+        frame = self.estimate_from_observations(observations[:keep], camera, gravity)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         frame.people_cut = max(0, len(observations) - keep)
         return frame
 
-    def estimate_from_observations(self, observations, camera: PinholeCamera) -> FrameEstimate:
+    def estimate_from_observations(self, observations, camera: PinholeCamera, gravity: np.ndarray | None = None
+                                   ) -> FrameEstimate:
         """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
 
         Raises BadInputError (too_many_people) for more than ``max_people_per_frame`` observations.
         """
         InputLimits(max_people=self.config.max_people_per_frame).check_people(len(observations))
         t0 = time.perf_counter()
+        if gravity is None and self.config.gravity:
+            gravity = np.asarray(self.config.gravity, dtype=np.float64)
         people = []
         for i, obs in enumerate(observations):
-            result = self.sampler.sample(obs, camera)
+            result = self.sampler.sample(obs, camera, gravity=gravity)
             track = obs.track_id if getattr(obs, "track_id", -1) >= 0 else i
             used = np.where(np.asarray(obs.scores) >= self.config.min_joint_score, obs.scores, 0.0)
             people.append(PersonEstimate(

@@ -16,14 +16,15 @@ class SamplerConfig:
 
     num_hypotheses: int = 16
     num_steps: int = 10
-    guidance_scale: float = 1.0
-    guidance_iters: int = 1
+    guidance_scale: float = 1.5
+    guidance_iters: int = 2
     eta: float = 1.0
     min_alpha_bar: float = 0.01
     max_guidance_step: float = 0.3
     tilt_prior_deg: tuple[float, float] = (0.0, 0.0)
-    align_yaw_above: float = 2.0
+    align_yaw_above: float = 0.3
     body_height: tuple[float, float] = (1.70, 0.04)
+    robust_k: float = 2.0
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""
@@ -55,5 +56,6 @@ class SamplerConfig:
 
 
 DEFAULT = SamplerConfig()
-FAST = SamplerConfig(num_steps=5)
-PRESETS = {"default": DEFAULT, "fast": FAST}
+FAST = SamplerConfig(num_steps=6, guidance_iters=1)
+ACCURATE = SamplerConfig(num_steps=20, guidance_iters=3)
+PRESETS = {"default": DEFAULT, "fast": FAST, "accurate": ACCURATE}

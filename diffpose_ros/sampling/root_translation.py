@@ -86,15 +86,17 @@ class RootTranslationSolver:
         self._f = torch.tensor([fx, fy], dtype=torch.float32)
         self._c = torch.tensor([camera.cx, camera.cy], dtype=torch.float32)
 
-    def __call__(self, pose_rr: Tensor, init: Tensor | None = None, iters: int | None = None) -> Tensor:
+    def __call__(self, pose_rr: Tensor, init: Tensor | None = None, iters: int | None = None,
+                 weights: Tensor | None = None) -> Tensor:
         """Translations ``[B, 3]`` for root-relative poses ``[B, J, 3]`` (metres).
 
         ``init`` (``[B, 3]``, e.g. the translation of a slightly different pose) replaces the closed-form seed,
-        and ``iters`` the number of Gauss-Newton steps (default ``refine_iters``).
+        and ``iters`` the number of Gauss-Newton steps (default ``refine_iters``); ``weights`` (``[B, J]``,
+        with ``init``) scale each joint's weight in those steps, e.g. to discount outliers.
         """
         if init is not None and self.determined:
             tz_min = self.min_depth - pose_rr[..., 2].min(dim=-1).values
-            trans = self._gauss_newton(pose_rr, init, self.known_depth is not None, iters)
+            trans = self._gauss_newton(pose_rr, init, self.known_depth is not None, iters, weights)
             return torch.cat([trans[:, :2], torch.maximum(trans[:, 2:], tz_min[:, None])], dim=-1)
         return self.solve(pose_rr, iters)[0]
 
@@ -134,13 +136,14 @@ class RootTranslationSolver:
         s3 = ((wn[None, :, None] * (xy - c3) ** 2).sum((1, 2))).sqrt()
         return s3 / s2.clamp_min(1e-6)
 
-    def _gauss_newton(self, pose_rr: Tensor, trans: Tensor, fix_depth: bool, iters: int | None = None) -> Tensor:
+    def _gauss_newton(self, pose_rr: Tensor, trans: Tensor, fix_depth: bool, iters: int | None = None,
+                      weights: Tensor | None = None) -> Tensor:
         """Gauss-Newton on sum_j w_j |project(X_j + T) - u_j|^2 over T (or Tx, Ty with a fixed depth).
 
         The normal matrix has the pattern ``[[A, 0, C], [0, B, D], [C, D, E]]``; its 3x3 system is solved in
         closed form (a batched ``linalg.solve`` of 3x3 systems costs more than the rest of the step).
         """
-        w = self._w.to(pose_rr)
+        w = self._w.to(pose_rr) if weights is None else self._w.to(pose_rr) * weights
         u = self._u.to(pose_rr)
         fx, fy = float(self._f[0]), float(self._f[1])
         cx, cy = float(self._c[0]), float(self._c[1])

@@ -8,6 +8,7 @@ Without an observation the same call draws unconditional samples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -77,6 +78,9 @@ class GuidedSampler:
         likelihood: ``"auto"`` (heatmaps if usable, else keypoints), ``"heatmap"`` or ``"keypoints"``.
         depth_prior: pelvis depth (m) used when the 2D targets cannot fix it.
         weight_temperature: softmax temperature of the hypothesis weights per weighted joint.
+        density_bandwidth: the weights also favour hypotheses where the others crowd (a kernel density over the
+            m hypotheses, RMS joint distance bandwidth in metres): among poses that explain the 2D equally well,
+            the posterior's mode is the better single answer. 0 = 2D likelihood only.
         clip_sample: clamp x0 estimates to +-clip_sample (model space, ~0.3-0.4 m a unit); None = off.
         gradient_method: ``"analytic"`` (fast) or ``"autograd"`` (reference) on the projection graph.
         min_alpha_bar: start sampling at the last timestep with alpha_bar >= this (0 = at T - 1). Skips steps
@@ -98,17 +102,20 @@ class GuidedSampler:
             from a big one far away, so each guided hypothesis is scaled (with its distance: its 2D fit is
             unchanged) to a body height drawn from this log-normal; ``stature_m = 0`` keeps the prior's own sizes.
             Ignored with ``known_depth`` (then the depth fixes the size).
+        robust_k: a joint's guidance fades (Geman-McClure) once its heatmap peak lies more than about this many
+            sigmas from the joint (see ``_outlier_weights``); 0 = off.
     """
 
-    def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.0,
-                 guidance_schedule: str | GuidanceSchedule = "constant", guidance_iters: int = 1, eta: float = 1.0,
+    def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.5,
+                 guidance_schedule: str | GuidanceSchedule = "constant", guidance_iters: int = 2, eta: float = 1.0,
                  seed: int | None = 0, likelihood: str = "auto", min_score: float = 0.05,
                  keypoint_sigma_px: float = 8.0, depth_prior: float = 4.0, max_guidance_step: float = 0.3,
-                 weight_temperature: float = 1.0, clip_sample: float | None = 5.0,
+                 weight_temperature: float = 0.5, density_bandwidth: float = 0.1, clip_sample: float | None = 5.0,
                  gradient_method: str = "analytic", min_alpha_bar: float = 0.01, reference_steps: int = 10,
                  num_threads: int | None = 1, restore_threads: bool = False,
-                 tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 2.0,
-                 align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04)) -> None:
+                 tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
+                 align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04),
+                 robust_k: float = 2.0) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -124,6 +131,7 @@ class GuidedSampler:
         self.depth_prior = float(depth_prior)
         self.max_guidance_step = float(max_guidance_step)
         self.weight_temperature = float(weight_temperature)
+        self.density_bandwidth = float(density_bandwidth)
         self.gradient_method = gradient_method
         self.reference_steps = int(reference_steps)
         self.num_threads = num_threads
@@ -132,6 +140,8 @@ class GuidedSampler:
         self.align_yaw_above = float(align_yaw_above)
         self.align_yaw_candidates = int(align_yaw_candidates)
         self.body_height = (float(body_height[0]), float(body_height[1]))
+        self.robust_k = float(robust_k)
+        self.robust_uncertainty = 1.0
         self.device = torch.device(getattr(prior, "device", "cpu"))
         self.generator = torch.Generator(device=self.device)
         if seed is None:
@@ -220,18 +230,21 @@ class GuidedSampler:
             mask = inpainting.mask.to(self.device)[None, :, None].expand_as(x)
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = sched.timesteps.tolist()
+        trans = None  # the previous step's translations seed the next step's solve
         t_vecs = {t: torch.full((m,), t, dtype=torch.long, device=self.device) for t in grid}
         for t in grid:
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
-                if lik is not None and inpainting is None and t / T >= self.align_yaw_above:
+                if lik is not None and inpainting is None and self.guidance_scale > 0 and t / T >= self.align_yaw_above:
                     turn = self._best_yaw(x0, lik, camera, solver, rot)  # the prior is yaw-equivariant:
                     x, eps, x0 = x @ turn, eps @ turn, x0 @ turn  # turn x_t, eps and x0 together
+                    trans = None
                 scale = self._step_scale * self.schedule(t / T) if lik is not None else 0.0
                 if scale > 0:
-                    x0 = self._guide(x0, lik, camera, scale, solver, rot)
+                    x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
+                    x0, trans = self._guide(x0, lik, camera, scale, solver, rot, trans, x0_sd)
                 if inpainting is not None:
                     x0 = torch.where(mask, known, x0)
                 prev_t = sched.previous_timestep(t)
@@ -259,8 +272,8 @@ class GuidedSampler:
 
         Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``). The body's heading
         is the latent the 2D evidence fixes best and the denoiser settles worst from noise; a rigid search over
-        ``align_yaw_candidates`` headings (translation re-solved for each) settles it, as ZeDO's rigid
-        optimisation does for rotation.
+        ``align_yaw_candidates`` headings (translation from the closed-form seed, errors to the heatmap peaks
+        clamped at 5 sigma) settles it, as ZeDO's rigid optimisation does for rotation.
         """
         m, k = x0.shape[0], self.align_yaw_candidates
         angles = torch.arange(k, device=x0.device, dtype=x0.dtype) * (2 * np.pi / k)
@@ -270,25 +283,49 @@ class GuidedSampler:
         pose = self.prior.from_model_space(x0)
         cand = (pose[:, None] @ turns[None]).reshape(m * k, NUM_JOINTS, 3)
         cand = _to_camera(cand - cand[:, :1], None if rot is None else rot.repeat_interleave(k, 0))
-        trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=1)
-        ll = _weighted_ll(lik, cand + trans[:, None], camera).view(m, k)
-        return turns[ll.argmax(dim=1)]
+        trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=0)
+        targets, weights = lik.targets()  # heatmap peaks: a robust (clamped) squared error ranks headings cheaply
+        d2 = ((camera.project(cand + trans[:, None]) - targets.to(cand)) ** 2).sum(-1) / lik.variance_px().to(cand)
+        score = (weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k)
+        return turns[score.argmin(dim=1)]
+
+    def _outlier_weights(self, lik: Likelihood, camera: PinholeCamera, pose_camera: Tensor, x0_sd: float
+                         ) -> Tensor:
+        """Geman-McClure weights ``[B, J]`` of each joint's pull: a joint whose heatmap peak lies many sigmas
+        from where the rest of the body puts it (a detector's gross error) stops pulling.
+
+        The sigma is the peak's own spread plus what the clean-pose estimate may still move at this noise level
+        (``x0_sd`` metres, seen at the person's depth), so early, uncertain steps keep every joint.
+        """
+        targets, _ = lik.targets()
+        proj = camera.project(pose_camera)
+        d2 = ((proj - targets.to(proj)) ** 2).sum(-1)
+        z = pose_camera[:, :1, 2].clamp_min(0.1)
+        c2 = self.robust_k**2 * (lik.variance_px().to(proj) + (camera.fx * self.robust_uncertainty * x0_sd / z) ** 2)
+        return 1.0 / (1.0 + d2 / c2) ** 2
 
     def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
-               solver: RootTranslationSolver | None, rot: Tensor | None = None) -> Tensor:
+               solver: RootTranslationSolver | None, rot: Tensor | None = None, trans: Tensor | None = None,
+               x0_sd: float = 0.0) -> tuple[Tensor, Tensor]:
         """Move the clean-pose estimate up the 2D likelihood (in the camera frame), translation re-solved per
-        iteration; returns it in model space (level frame)."""
+        iteration (one Gauss-Newton step from ``trans``, e.g. the previous step's, when given).
+
+        Returns the pose in model space (level frame) and its translation.
+        """
         pose = self.prior.from_model_space(x0)
         pose = _to_camera(pose - pose[:, :1], rot)
-        trans = None
-        for _ in range(self.guidance_iters):  # after the first, one warm-started Gauss-Newton step suffices
+        robust = None
+        for _ in range(self.guidance_iters):
             trans = self._translation(pose, solver, None) if trans is None or solver is None else solver(
-                pose, init=trans, iters=1)
+                pose, init=trans, iters=1, weights=robust)
             delta, _ = guidance_delta(lik, pose + trans[:, None], camera, scale, max_step=self.max_guidance_step,
                                       method=self.gradient_method)
+            if self.robust_k > 0:
+                robust = self._outlier_weights(lik, camera, pose + trans[:, None], x0_sd)
+                delta = delta * robust[..., None]
             delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
             pose = pose + delta
-        return self.prior.to_model_space(_to_level(pose, rot))
+        return self.prior.to_model_space(_to_level(pose, rot)), trans
 
     def _finish(self, x: Tensor, lik: Likelihood | None, camera: PinholeCamera | None,
                 solver: RootTranslationSolver | None, known_depth: float | None,
@@ -308,7 +345,10 @@ class GuidedSampler:
         if lik is not None:
             ll = _weighted_ll(lik, pose_cam, camera).double()
             n_w = max(float((lik.weights > 0).sum()), 1.0)
-            weights = torch.softmax(ll / (n_w * self.weight_temperature), dim=0)
+            score = ll / (n_w * self.weight_temperature)
+            if self.density_bandwidth > 0 and m > 2:
+                score = score + _log_density(pose_rr.double(), self.density_bandwidth)
+            weights = torch.softmax(score, dim=0)
         else:
             ll = torch.zeros(m, dtype=torch.float64)
             weights = torch.full((m,), 1.0 / m, dtype=torch.float64)
@@ -332,3 +372,10 @@ def _to_camera(pose_level: Tensor, rot: Tensor | None) -> Tensor:
 
 def _to_level(pose_camera: Tensor, rot: Tensor | None) -> Tensor:
     return pose_camera if rot is None else pose_camera @ rot
+
+
+def _log_density(poses: Tensor, bandwidth: float) -> Tensor:
+    """Log of a Gaussian kernel density ``[B]`` of each pose among ``poses [B, J, 3]`` (bandwidth: RMS metres)."""
+    flat = poses.reshape(poses.shape[0], -1)
+    d2 = torch.cdist(flat, flat).square() / poses.shape[1]  # mean squared joint distance
+    return torch.logsumexp(-d2 / (2 * bandwidth * bandwidth), dim=1) - math.log(poses.shape[0])
