@@ -67,7 +67,7 @@ PARAM_FIELDS = {
     "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
     "detector.threads": "detector_threads", "detector.tracking": "tracking",
     "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
-    "body_height_sd": "body_height_sd",
+    "body_height_sd": "body_height_sd", "tilt_prior_deg": "tilt_prior_deg",
 }
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",

@@ -76,3 +76,31 @@ def quaternion_to_matrix(q: "np.ndarray | tuple[float, ...]", scalar_first: bool
         [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
         [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
     ])
+
+
+class AccelerometerGravity:
+    """Gravity in the camera frame from a stream of accelerometer readings (a ROS ``sensor_msgs/Imu``).
+
+    Readings are low-pass filtered (exponential, ``smoothing`` per reading) and rotated by the fixed
+    IMU-to-camera-optical rotation; an estimate older than ``timeout_s`` counts as unknown.
+    """
+
+    def __init__(self, imu_to_camera: np.ndarray | None = None, smoothing: float = 0.2, timeout_s: float = 1.0) -> None:
+        self.imu_to_camera = np.eye(3) if imu_to_camera is None else np.asarray(imu_to_camera, dtype=np.float64)
+        self.smoothing = float(smoothing)
+        self.timeout_s = float(timeout_s)
+        self._acc: np.ndarray | None = None
+        self._time = -np.inf
+
+    def add(self, linear_acceleration: np.ndarray, time_s: float) -> None:
+        """One reading (m/s^2, IMU frame); raises ValueError for a non-finite or zero vector."""
+        a = np.asarray(linear_acceleration, dtype=np.float64).reshape(3)
+        _unit(a, "linear acceleration")
+        self._acc = a if self._acc is None else (1 - self.smoothing) * self._acc + self.smoothing * a
+        self._time = float(time_s)
+
+    def gravity(self, time_s: float) -> np.ndarray | None:
+        """Unit gravity in the camera frame, or None without a recent reading."""
+        if self._acc is None or time_s - self._time > self.timeout_s:
+            return None
+        return gravity_from_accelerometer(self._acc, self.imu_to_camera)

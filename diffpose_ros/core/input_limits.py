@@ -19,10 +19,11 @@ TOO_LARGE_HEATMAP = "too_large_heatmap"
 BAD_HEATMAP = "bad_heatmap"
 BAD_HEATMAP_AFFINE = "bad_heatmap_affine"
 BAD_OBSERVATIONS = "bad_observations"
+BAD_IMU = "bad_imu"
 PROCESSING_ERROR = "processing_error"
 REASONS: tuple[str, ...] = (TOO_MANY_BYTES, TOO_MANY_PIXELS, BAD_IMAGE, BAD_COMPRESSED_IMAGE, BAD_CAMERA_INFO,
                             TOO_MANY_PEOPLE, TOO_LARGE_HEATMAP, BAD_HEATMAP, BAD_HEATMAP_AFFINE, BAD_OBSERVATIONS,
-                            PROCESSING_ERROR)
+                            BAD_IMU, PROCESSING_ERROR)
 MAX_JOINT_NAMES = 256  # joints an Observations2D may name (the estimator uses 17)
 
 

@@ -26,12 +26,13 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu
 from visualization_msgs.msg import MarkerArray
 
 from diffpose_msgs.msg import Observations2D, PoseHypotheses
 from diffpose_ros.core.camera import PinholeCamera
-from diffpose_ros.core.input_limits import PROCESSING_ERROR, REASONS, BadInputError, InputLimits
+from diffpose_ros.core.gravity import AccelerometerGravity, quaternion_to_matrix
+from diffpose_ros.core.input_limits import BAD_IMU, PROCESSING_ERROR, REASONS, BadInputError, InputLimits
 from diffpose_ros.estimator import PARAM_FIELDS, EstimatorConfig, PoseEstimator
 from diffpose_ros.ros import conversions, image_conversion, markers
 from diffpose_ros.ros.parameters import BY_NAME, ParameterError, check_value, declare_and_read, qos_profile
@@ -58,6 +59,7 @@ class Counters:
     people_cut: int = 0  # detected people beyond max_people_per_frame
     process_ms_max: float = 0.0  # slowest frame or camera_info handled (processed or refused)
     drop_ms_max: float = 0.0  # slowest refusal
+    gravity_unknown: int = 0  # frames processed without gravity although gravity.source=imu
     last_error: str = ""
 
 
@@ -86,6 +88,10 @@ class EstimatorNode(Node):
         self.pub_debug = self.create_publisher(Image, "~/debug_image", qos_profile_sensor_data)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        self._imu_gravity = AccelerometerGravity(quaternion_to_matrix(p["gravity.imu_to_camera"], scalar_first=False),
+                                                 timeout_s=p["gravity.imu_timeout"])
+        if p["gravity.source"] == "imu":
+            self.create_subscription(Imu, "imu", self._on_imu, qos_profile_sensor_data)
         kind = p["input"]
         msg_type = {"image": Image, "compressed": CompressedImage, "observations": Observations2D}[kind]
         topic = {"image": "image", "compressed": "compressed_image", "observations": "observations"}[kind]
@@ -109,6 +115,28 @@ class EstimatorNode(Node):
         with self._info_cv:
             self._camera_infos.append((_stamp(msg.header), camera))
             self._info_cv.notify_all()
+
+    def _on_imu(self, msg: Imu) -> None:
+        a = msg.linear_acceleration
+        try:
+            self._imu_gravity.add((a.x, a.y, a.z), time.monotonic())
+        except ValueError as exc:
+            self._drop(BAD_IMU, str(exc), time.perf_counter())
+
+    def _gravity(self) -> "np.ndarray | None":
+        """Gravity in the camera frame for this frame (None: unknown; counted when an IMU should have told)."""
+        source = self.params["gravity.source"]
+        if source == "parameter":
+            return np.asarray(self.params["gravity.vector"], dtype=np.float64)
+        if source == "imu":
+            self._imu_gravity.timeout_s = self.params["gravity.imu_timeout"]
+            g = self._imu_gravity.gravity(time.monotonic())
+            if g is None:
+                self.counters.gravity_unknown += 1
+                self._log_limited("warn", "no imu", f"no recent Imu on {self.resolve_topic_name('imu')}: gravity "
+                                  "unknown, hypotheses use tilt_prior_deg", 5.0)
+            return g
+        return None
 
     def _on_message(self, msg, kind: str) -> None:
         """Refuse a frame over the input limits or malformed (counted by reason) before it is queued."""
@@ -167,12 +195,12 @@ class EstimatorNode(Node):
         rgb = None
         if frame.kind == "observations":
             observations = conversions.observations_from_msg(frame.msg, camera, limits=self._limits)
-            result = self.estimator.estimate_from_observations(observations, camera)
+            result = self.estimator.estimate_from_observations(observations, camera, self._gravity())
         else:
             rgb = (image_conversion.image_msg_to_rgb(frame.msg, self._limits) if frame.kind == "image"
                    else image_conversion.compressed_msg_to_rgb(frame.msg, self._limits))
             camera = _fit_camera(camera, rgb.shape[1], rgb.shape[0], self._warn_once)
-            result = self.estimator.estimate(rgb, camera)
+            result = self.estimator.estimate(rgb, camera, self._gravity())
         self.latency["decode"].append(1e3 * (time.perf_counter() - t0) - sum(result.timings_ms.values()))
         for stage, ms in result.timings_ms.items():
             self.latency[stage].append(ms)

@@ -8,12 +8,15 @@ value raises ParameterError naming the parameter, the value and what is allowed)
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from diffpose_ros.sampling.config import DEFAULT as SAMPLER
 
 
 class ParameterError(ValueError):
@@ -35,6 +38,13 @@ def _choice(*values: str) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in values), "one of " + ", ".join(values)
 
 
+def _vector(n: int, lo: float = -1e6, hi: float = 1e6, nonzero: bool = True) -> tuple[Callable[[Any], bool], str]:
+    def ok(v) -> bool:
+        finite = len(v) == n and all(math.isfinite(x) and lo <= x <= hi for x in v)
+        return finite and (any(x != 0.0 for x in v) or not nonzero)
+    return ok, f"{n} finite numbers in [{lo:g}, {hi:g}]" + (", not all zero" if nonzero else "")
+
+
 def _range(lo: float, hi: float) -> tuple[Callable[[Any], bool], str, tuple[float, float]]:
     return (lambda v: lo <= v <= hi), f"in [{lo}, {hi}]", (lo, hi)
 
@@ -43,16 +53,34 @@ PARAMS: tuple[Param, ...] = (
     Param("device", "cpu", "torch device for the diffusion sampler: cpu, cuda or cuda:N",
           lambda v: v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()), "cpu, cuda or cuda:N"),
     Param("seed", 0, "random seed of the sampler (-1: a new seed every run)", *_range(-1, 2**31 - 1), live=True),
-    Param("num_hypotheses", 16, "number m of 3D hypotheses sampled per person", *_range(1, 512), live=True),
-    Param("num_steps", 10, "denoising steps per frame (1..1000; more = slower, see the benchmark)", *_range(1, 1000),
-          live=True),
-    Param("guidance_scale", 1.0, "strength of the heatmap guidance (0 = unguided prior samples)", *_range(0.0, 1e3),
-          live=True),
-    Param("guidance_iters", 1, "guidance iterations per denoising step (2: more accurate, ~35% slower)",
+    Param("num_hypotheses", SAMPLER.num_hypotheses, "number m of 3D hypotheses sampled per person",
+          *_range(1, 512), live=True),
+    Param("num_steps", SAMPLER.num_steps, "denoising steps per frame (1..1000; more = slower, see the benchmark)",
+          *_range(1, 1000), live=True),
+    Param("guidance_scale", SAMPLER.guidance_scale, "strength of the heatmap guidance (0 = unguided prior samples)",
+          *_range(0.0, 1e3), live=True),
+    Param("guidance_iters", SAMPLER.guidance_iters, "guidance iterations per denoising step",
           *_range(1, 20), live=True),
-    Param("eta", 1.0, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
+    Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
           *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
+    Param("body_height", SAMPLER.body_height[0], "stature (m) of the people seen: 2D cannot tell a small person "
+          "near from a big one far away, so hypotheses take this size (0 = the prior's own sizes)",
+          *_range(0.0, 3.0), live=True),
+    Param("body_height_sd", SAMPLER.body_height[1], "relative spread of body_height across hypotheses",
+          *_range(0.0, 0.5), live=True),
+    Param("gravity.source", "none", "where the direction of gravity in the camera frame comes from: none "
+          "(unknown: hypotheses draw a camera tilt from tilt_prior_deg), parameter (gravity.vector) or imu "
+          "(sensor_msgs/Imu on 'imu', rotated by gravity.imu_to_camera)", *_choice("none", "parameter", "imu")),
+    Param("gravity.vector", [0.0, 1.0, 0.0], "gravity in the camera optical frame (x right, y down, z forward; "
+          "any length), used with gravity.source=parameter; [0, 1, 0] = a level camera", *_vector(3), live=True),
+    Param("gravity.imu_to_camera", [0.0, 0.0, 0.0, 1.0], "rotation (quaternion x, y, z, w) from the IMU frame to "
+          "the camera optical frame, used with gravity.source=imu", *_vector(4)),
+    Param("gravity.imu_timeout", 1.0, "seconds after the last Imu message until gravity counts as unknown",
+          *_range(0.01, 3600.0), live=True),
+    Param("tilt_prior_deg", list(SAMPLER.tilt_prior_deg), "camera pitch range (degrees, + = looking down) the "
+          "hypotheses draw from while gravity is unknown; [0, 0] = assume a level camera",
+          *_vector(2, -90.0, 90.0, nonzero=False), live=True),
     Param("input", "image", "what drives the estimator: image (sensor_msgs/Image on 'image'), compressed "
           "(sensor_msgs/CompressedImage on 'compressed_image') or observations (diffpose_msgs/Observations2D on "
           "'observations', e.g. from another 2D detector)", *_choice("image", "compressed", "observations")),
@@ -118,6 +146,11 @@ def check_value(name: str, value: Any) -> Any:
         raise ParameterError(f"unknown parameter {name!r}")
     if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if isinstance(p.default, list) and not isinstance(value, str | bytes):
+        try:  # rclpy hands arrays over as array.array or lists
+            value = [float(x) for x in value]
+        except (TypeError, ValueError):
+            pass
     if type(value) is not type(p.default):
         raise ParameterError(f"parameter {name!r} = {value!r} has type {type(value).__name__}, "
                              f"expected {type(p.default).__name__}")
