@@ -28,6 +28,7 @@ class EstimatorConfig:
     eta: float = 1.0
     prior_weights: str = ""  # empty: the shipped prior
     detector_model: str = "full"
+    person_detector: str = "centernet"
     detector_model_dir: str = ""
     max_people: int = 4
     min_detection_score: float = 0.5
@@ -43,7 +44,8 @@ class EstimatorConfig:
             device=p["device"], seed=p["seed"], num_hypotheses=p["num_hypotheses"], num_steps=p["num_steps"],
             guidance_scale=p["guidance_scale"], guidance_iters=p["guidance_iters"], eta=p["eta"],
             prior_weights=p["prior_weights"],
-            detector_model=p["detector.model"], detector_model_dir=p["detector.model_dir"],
+            detector_model=p["detector.model"], person_detector=p["detector.person_detector"],
+            detector_model_dir=p["detector.model_dir"],
             max_people=p["detector.max_people"], min_detection_score=p["detector.min_detection_score"],
             min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],
             detector_threads=p["detector.threads"], tracking=p["detector.tracking"],
@@ -103,7 +105,7 @@ class PoseEstimator:
 
             c = self.config
             det = BlazePoseDetector(c.detector_model, max_people=c.max_people, threads=c.detector_threads,
-                                    model_dir=c.detector_model_dir or None,
+                                    model_dir=c.detector_model_dir or None, person_detector=c.person_detector,
                                     detection_threshold=c.min_detection_score, presence_threshold=c.min_presence)
             if c.tracking:
                 from diffpose_ros.detector.tracking import BlazePoseTracker

@@ -84,7 +84,7 @@ class BlazePoseDetector:
 
     def candidate_rois(self, work: np.ndarray, max_people: int) -> list[tuple[Roi, np.ndarray | None]]:
         """``(ROI, person box or None)`` from the configured person detector, best first."""
-        if isinstance(self.person_detector, CenterNetPeople):
+        if self.config.person_detector == "centernet":
             return [(b.roi(), b.box) for b in self.person_detector(work)]
         return [(roi_from_points(d.keypoints[0], d.keypoints[1]), None)
                 for d in self.person_detector(work, max_people, self.config.tile_detection)]
