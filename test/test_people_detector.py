@@ -1,7 +1,7 @@
 """The multi-person detector (CenterNet boxes -> BlazePose landmarks) on hand-labelled real images, real models.
 
-Thresholds sit below what people_benchmark measured (full model, 2 threads): vtest_0300 6/6 found, 1 false
-positive; vtest_0750 6/6, 0; camera 1/1, 0; the MediaPipe detector finds nobody in the vtest frames.
+Thresholds sit below what people_benchmark measured (full model): vtest_0300 6/6 found, 0 false positives;
+vtest_0750 6/6, 0; camera 1/1, 0; the MediaPipe detector finds nobody in the vtest frames.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ def detector() -> BlazePoseDetector:
     return BlazePoseDetector("full", max_people=10, threads=2)
 
 
-@pytest.mark.parametrize(("image", "min_hits", "max_false"), [("vtest_0300.jpg", 5, 2), ("vtest_0750.jpg", 5, 2),
+@pytest.mark.parametrize(("image", "min_hits", "max_false"), [("vtest_0300.jpg", 5, 1), ("vtest_0750.jpg", 5, 1),
                                                                ("camera.jpg", 1, 0)])
 def test_finds_the_labelled_people(detector, labels, image, min_hits, max_false):
     people = detector.detect(read_rgb(image))
@@ -51,10 +51,14 @@ def test_boxes_are_in_image_px_for_any_size():
     boxes = CenterNetPeople(threads=2)
     rgb = read_rgb("vtest_0450.jpg")
     big = cv2.resize(rgb, None, fx=2, fy=2, interpolation=cv2.INTER_LINEAR)
-    a = np.array(sorted(b.box[0] for b in boxes(rgb) if b.score > 0.4))
-    b = np.array(sorted(b.box[0] for b in boxes(big) if b.score > 0.4))
-    assert len(a) == len(b) >= 3 and np.allclose(2 * a, b, atol=8), (a, b)
+    a = np.array([b.box for b in boxes(rgb) if b.score > 0.4])
+    b = np.array([b.box for b in boxes(big)])
+    assert len(a) >= 3
+    for box in a:  # the same people at twice the coordinates (a few px of detector jitter)
+        assert np.abs(b - 2 * box).max(axis=1).min() < 12, (box, b)
     assert boxes(np.zeros((64, 48, 3), np.uint8)) == []
+    small = cv2.resize(rgb, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)  # everyone under 40 px tall
+    assert all(b.box[3] - b.box[1] >= boxes.min_height for b in boxes(small))
 
 
 def test_match_counts_hits_false_positives_and_ignores():
