@@ -36,6 +36,7 @@ class EstimatorConfig:
     gravity: tuple[float, ...] = ()  # gravity in the camera optical frame (any length); () = unknown
     prior_weights: str = ""  # empty: the shipped prior
     detector_model: str = "full"
+    person_detector: str = "centernet"
     detector_model_dir: str = ""
     max_people: int = 4
     min_detection_score: float = 0.5
@@ -63,6 +64,7 @@ PARAM_FIELDS = {
     "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
     "guidance_scale": "guidance_scale", "guidance_iters": "guidance_iters", "eta": "eta",
     "prior_weights": "prior_weights", "detector.model": "detector_model", "detector.model_dir": "detector_model_dir",
+    "detector.person_detector": "person_detector",
     "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
     "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
     "detector.threads": "detector_threads", "detector.tracking": "tracking",
@@ -148,7 +150,8 @@ class PoseEstimator:
             det.config = dataclasses.replace(det.config, max_people=c.max_people,
                                              detection_threshold=c.min_detection_score,
                                              presence_threshold=c.min_presence)
-            det.person_detector.score_threshold = c.min_detection_score
+            if c.person_detector == "mediapipe":  # CenterNet keeps its own box threshold
+                det.person_detector.score_threshold = c.min_detection_score
 
     @property
     def detector(self):
@@ -158,7 +161,7 @@ class PoseEstimator:
 
             c = self.config
             det = BlazePoseDetector(c.detector_model, max_people=c.max_people, threads=c.detector_threads,
-                                    model_dir=c.detector_model_dir or None,
+                                    model_dir=c.detector_model_dir or None, person_detector=c.person_detector,
                                     detection_threshold=c.min_detection_score, presence_threshold=c.min_presence)
             if c.tracking:
                 from diffpose_ros.detector.tracking import BlazePoseTracker

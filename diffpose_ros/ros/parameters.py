@@ -85,10 +85,14 @@ PARAMS: tuple[Param, ...] = (
           "(sensor_msgs/CompressedImage on 'compressed_image') or observations (diffpose_msgs/Observations2D on "
           "'observations', e.g. from another 2D detector)", *_choice("image", "compressed", "observations")),
     Param("detector.model", "full", "BlazePose landmark model: lite, full or heavy", *_choice("lite", "full", "heavy")),
+    Param("detector.person_detector", "centernet", "who finds the people: centernet (multi-person boxes, any view, "
+          "about 60 px tall and up) or mediapipe (BlazePose's detector: one large, face-visible person)",
+          *_choice("centernet", "mediapipe")),
     Param("detector.model_dir", "", "directory of the .tflite models; empty = the installed models"),
     Param("detector.max_people", 4, "maximum number of people the detector looks for per image", *_range(1, 32),
           live=True),
-    Param("detector.min_detection_score", 0.5, "person detector score threshold", *_range(0.0, 1.0), live=True),
+    Param("detector.min_detection_score", 0.5, "MediaPipe person detector score threshold "
+          "(person_detector: mediapipe)", *_range(0.0, 1.0), live=True),
     Param("detector.min_presence", 0.5, "landmark-model pose presence threshold", *_range(0.0, 1.0), live=True),
     Param("detector.min_joint_score", 0.2, "joints below this visibility give no guidance", *_range(0.0, 1.0),
           live=True),
