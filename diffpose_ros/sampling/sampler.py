@@ -94,9 +94,10 @@ class GuidedSampler:
         restore_threads: put the caller's thread count back after every call. Off by default: each switch
             makes OpenMP resize its pool on the next parallel op (measured ms per frame).
         tilt_prior_deg: ``(lo, hi)`` camera pitch (degrees, + = looking down) that hypotheses draw uniformly
-            when ``sample`` gets no gravity; ``(0, 0)`` assumes a level camera.
+            when ``sample`` gets no gravity (the weights then favour the tilts that explain the 2D); ``(0, 0)``
+            assumes a level camera.
         align_yaw_above: at steps with ``t / T >=`` this, each hypothesis is first turned to the heading that
-            best explains the 2D evidence (see ``_best_yaw``); > 1 = off.
+            best explains the 2D evidence (see ``_best_heading``); > 1 = off.
         align_yaw_candidates: headings tried by that search (every ``360 / n`` degrees).
         body_height: ``(stature_m, relative_sd)`` of the people seen. 2D evidence cannot tell a small person near
             from a big one far away, so each guided hypothesis is scaled (with its distance: its 2D fit is
@@ -230,15 +231,16 @@ class GuidedSampler:
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = sched.timesteps.tolist()
         trans = None  # the previous step's translations seed the next step's solve
+        searching = lik is not None and inpainting is None and self.guidance_scale > 0
         t_vecs = {t: torch.full((m,), t, dtype=torch.long, device=self.device) for t in grid}
         for t in grid:
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
-                if lik is not None and inpainting is None and self.guidance_scale > 0 and t / T >= self.align_yaw_above:
-                    turn = self._best_yaw(x0, lik, camera, solver, rot)  # the prior is yaw-equivariant:
-                    x, eps, x0 = x @ turn, eps @ turn, x0 @ turn  # turn x_t, eps and x0 together
+                if searching and t / T >= self.align_yaw_above:
+                    turn = self._best_heading(x0, lik, camera, solver, rot)
+                    x, eps, x0 = x @ turn, eps @ turn, x0 @ turn  # the prior is yaw-equivariant: turn all three
                     trans = None
                 scale = self._step_scale * self.schedule(t / T) if lik is not None else 0.0
                 if scale > 0:
@@ -265,14 +267,15 @@ class GuidedSampler:
             (pose_rr.shape[0],), STATURE_TO_NOMINAL * stature, device=pose_rr.device)
         return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[:, None, None]
 
-    def _best_yaw(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, solver: RootTranslationSolver | None,
-                  rot: Tensor | None) -> Tensor:
+    def _best_heading(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera,
+                      solver: RootTranslationSolver | None, rot: Tensor | None) -> Tensor:
         """Per hypothesis, the turn about the vertical (level-frame y) whose x0 best explains the 2D evidence.
 
         Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``). The body's heading
         is the latent the 2D evidence fixes best and the denoiser settles worst from noise; a rigid search over
         ``align_yaw_candidates`` headings (translation from the closed-form seed, errors to the heatmap peaks
-        clamped at 5 sigma) settles it, as ZeDO's rigid optimisation does for rotation.
+        clamped at 5 sigma) settles it, as ZeDO's rigid optimisation does for rotation. (Searching the camera
+        tilt the same way, with gravity unknown, was worse than drawing it: tilt trades off against body lean.)
         """
         m, k = x0.shape[0], self.align_yaw_candidates
         angles = torch.arange(k, device=x0.device, dtype=x0.dtype) * (2 * np.pi / k)
@@ -280,13 +283,12 @@ class GuidedSampler:
         zero, one = torch.zeros_like(c), torch.ones_like(c)
         turns = torch.stack([c, zero, -s, zero, one, zero, s, zero, c], -1).view(k, 3, 3)  # row-vector R_y^T
         pose = self.prior.from_model_space(x0)
-        cand = (pose[:, None] @ turns[None]).reshape(m * k, NUM_JOINTS, 3)
-        cand = _to_camera(cand - cand[:, :1], None if rot is None else rot.repeat_interleave(k, 0))
+        cand = ((pose - pose[:, :1])[:, None] @ turns[None]).reshape(m * k, NUM_JOINTS, 3)
+        cand = _to_camera(cand, None if rot is None else rot.repeat_interleave(k, 0))
         trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=0)
         targets, weights = lik.targets()  # heatmap peaks: a robust (clamped) squared error ranks headings cheaply
         d2 = ((camera.project(cand + trans[:, None]) - targets.to(cand)) ** 2).sum(-1) / lik.variance_px().to(cand)
-        score = (weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k)
-        return turns[score.argmin(dim=1)]
+        return turns[(weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k).argmin(dim=1)]
 
     def _outlier_weights(self, lik: Likelihood, camera: PinholeCamera, pose_camera: Tensor, x0_sd: float
                          ) -> Tensor:

@@ -1,0 +1,52 @@
+"""The proxy benchmark's geometry and scoring, on upright people drawn from the shipped prior itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from diffpose_ros.core.gravity import level_to_camera
+from diffpose_ros.evaluation import proxy_benchmark as pb
+from diffpose_ros.prior.pose_prior import PosePrior
+from diffpose_ros.sampling.config import SamplerConfig
+
+
+@pytest.fixture(scope="module")
+def prior() -> PosePrior:
+    return PosePrior.load()
+
+
+@pytest.fixture(scope="module")
+def people(prior: PosePrior) -> np.ndarray:
+    return SamplerConfig().build(prior, seed=3).sample(None, None, num_hypotheses=3).poses_root_relative
+
+
+@pytest.mark.parametrize("scene", pb.SCENES)
+def test_views_are_upright_in_view_and_on_the_floor(people: np.ndarray, scene: str) -> None:
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], scene, seed=1)
+    assert len(frames) >= (10 if scene == "h36m" else 2)  # a view that cannot show the whole body is skipped
+    for fr in frames:
+        assert (fr.keypoints >= 0).all() and (fr.keypoints[:, 0] < fr.camera.width).all()
+        assert (fr.keypoints[:, 1] < fr.camera.height).all() and (fr.pose_camera[:, 2] > 0.5).all()
+        level = fr.pose_camera @ level_to_camera(fr.gravity)  # back into the upright frame: y down
+        spine = level[8] - level[0]
+        assert spine[1] < -0.8 * np.linalg.norm(spine)  # the thorax is above the pelvis
+        pitch = np.degrees(np.arcsin(fr.gravity[2]))
+        if scene == "level":
+            assert abs(pitch) < 1e-9
+        elif scene == "robot":
+            assert 20.0 <= pitch <= 30.0
+        else:
+            assert 5.0 < pitch < 25.0  # Human3.6M's wall cameras look down
+
+
+def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, people: np.ndarray) -> None:
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], "robot", seed=2)
+    sampler = SamplerConfig().build(prior, seed=0)
+    r = pb.evaluate(sampler, frames, "clean", "known", (1, 8, 32), m_node=8)
+    assert r["frames"] == len(frames) >= 2 and set(r["per_category"]) == {fr.category for fr in frames}
+    assert r["best_of_32_mm"] <= r["best_of_8_mm"] <= r["best_of_1_mm"]
+    assert r["pa_best_of_32_mm"] <= r["best_of_32_mm"]
+    assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely
+    assert pb.pose_category("bandai_ds1/dataset-1_bow_angry_001") == "bandai_ds1/bow"
+    assert pb.pose_category("cmu_pos/test/soccer/soccer_1") == "cmu_pos/soccer"
