@@ -180,3 +180,18 @@ def test_detector_source_hook_runs_on_frame_images(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="000064"):
         (tmp_path / "frames" / "S9" / "Videos" / "Walking.54138969" / "000064.jpg").unlink()
         run(H36MEvalConfig(**{**cfg.__dict__, "seed": 1}), tmp_path / "out2", progress=False, detector=StubDetector())
+
+
+def test_cli_reports_known_and_unknown_gravity(tmp_path: Path) -> None:
+    from diffpose_ros.evaluation.h36m_eval import main
+    from diffpose_ros.prior.pose_prior import PosePrior
+
+    _write_3d(tmp_path / "d3.npz", subjects=("S9",), actions=("Walking",), n=65)
+    weights = PosePrior.untrained().save(tmp_path / "p.pt")
+    rc = main(["--data-3d", str(tmp_path / "d3.npz"), "--out", str(tmp_path / "out"), "--subjects", "S9",
+               "--cameras", "0", "-m", "2", "--steps", "2", "--prior-weights", str(weights)])
+    assert rc == 0
+    results = {g: json.loads((tmp_path / "out" / g / "results.json").read_text()) for g in ("known", "unknown")}
+    assert {r["config"]["gravity"] for r in results.values()} == {"known", "unknown"}
+    assert results["known"]["config_key"] != results["unknown"]["config_key"]
+    assert all(r["frames"] == 2 for r in results.values())

@@ -25,6 +25,8 @@ from tqdm import tqdm
 
 from ..core import metrics
 from ..estimator import EstimatorConfig, PoseEstimator
+from ..sampling.config import DEFAULT as SAMPLER
+from ..sampling.config import PRESETS
 from .h36m_cameras import h36m_camera
 from .h36m_data import H36MSequence, Protocol, action_base, frame_indices, iter_sequences
 from .h36m_observations import (
@@ -52,10 +54,12 @@ class H36MEvalConfig:
     stride: int = 64
     actions: tuple[str, ...] = ()
     max_frames: int = 0
-    num_hypotheses: int = 16
-    num_steps: int = 10
-    guidance_scale: float = 1.0
-    eta: float = 0.0
+    num_hypotheses: int = SAMPLER.num_hypotheses
+    num_steps: int = SAMPLER.num_steps
+    guidance_scale: float = SAMPLER.guidance_scale
+    guidance_iters: int = SAMPLER.guidance_iters
+    eta: float = SAMPLER.eta
+    gravity: str = "known"  # known: from the camera extrinsics; unknown: the sampler's tilt prior
     seed: int = 0
     prior_weights: str = ""
     device: str = "cpu"
@@ -73,8 +77,8 @@ class H36MEvalConfig:
 
     def estimator_config(self) -> EstimatorConfig:
         return EstimatorConfig(device=self.device, seed=self.seed, num_hypotheses=self.num_hypotheses,
-                               num_steps=self.num_steps, guidance_scale=self.guidance_scale, eta=self.eta,
-                               prior_weights=self.prior_weights)
+                               num_steps=self.num_steps, guidance_scale=self.guidance_scale,
+                               guidance_iters=self.guidance_iters, eta=self.eta, prior_weights=self.prior_weights)
 
 
 def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEstimator, source=None,
@@ -98,7 +102,8 @@ def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEst
         if obs is None:
             missing += 1
             continue
-        result = estimator.estimate_from_observations([obs], cam.pinhole())
+        gravity = cam.gravity() if cfg.gravity == "known" else None
+        result = estimator.estimate_from_observations([obs], cam.pinhole(), gravity)
         times.append(result.timings_ms["sample"])
         hyps.append(result.people[0].hypotheses)
         gts.append(gt_cam)
@@ -207,28 +212,43 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--actions", nargs="*", default=[], help="only these action base names")
     ap.add_argument("--stride", type=int, default=64, help="every n-th frame")
     ap.add_argument("--max-frames", type=int, default=0, help="cap per subject/action/camera (0 = none)")
-    ap.add_argument("-m", "--num-hypotheses", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=10)
-    ap.add_argument("--guidance-scale", type=float, default=1.0)
-    ap.add_argument("--eta", type=float, default=0.0)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="default", help="sampler settings to start from")
+    ap.add_argument("-m", "--num-hypotheses", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--steps", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--guidance-scale", type=float, default=None, help="default: the preset's")
+    ap.add_argument("--guidance-iters", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--eta", type=float, default=None, help="default: the preset's")
+    ap.add_argument("--gravity", nargs="+", choices=["known", "unknown"], default=["known", "unknown"],
+                    help="gravity from the camera extrinsics, or not given (each mode is run; OUT/<mode>/)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prior-weights", default="", help="empty = the shipped prior")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--keypoint-sigma-px", type=float, default=8.0, help="Gaussian std for 2D detections")
     args = ap.parse_args(argv)
-    cfg = H36MEvalConfig(
-        data_3d=str(args.data_3d), source=args.source, data_2d=str(args.data_2d or ""), images=str(args.images or ""),
-        image_pattern=args.image_pattern, subjects=tuple(args.subjects), cameras=tuple(args.cameras),
-        stride=args.stride, actions=tuple(args.actions), max_frames=args.max_frames,
-        num_hypotheses=args.num_hypotheses, num_steps=args.steps, guidance_scale=args.guidance_scale, eta=args.eta,
-        seed=args.seed, prior_weights=args.prior_weights, device=args.device, keypoint_sigma_px=args.keypoint_sigma_px)
-    try:
-        result = run(cfg, args.out)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"h36m_eval: error: {exc}", file=sys.stderr)
-        return 1
-    print(markdown(result))
-    print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
+    preset = PRESETS[args.preset]
+
+    def pick(value, default):
+        return default if value is None else value
+
+    for gravity in args.gravity:
+        cfg = H36MEvalConfig(
+            data_3d=str(args.data_3d), source=args.source, data_2d=str(args.data_2d or ""),
+            images=str(args.images or ""), image_pattern=args.image_pattern, subjects=tuple(args.subjects),
+            cameras=tuple(args.cameras), stride=args.stride, actions=tuple(args.actions), max_frames=args.max_frames,
+            num_hypotheses=pick(args.num_hypotheses, preset.num_hypotheses),
+            num_steps=pick(args.steps, preset.num_steps), guidance_scale=pick(args.guidance_scale,
+                                                                               preset.guidance_scale),
+            guidance_iters=pick(args.guidance_iters, preset.guidance_iters), eta=pick(args.eta, preset.eta),
+            gravity=gravity, seed=args.seed, prior_weights=args.prior_weights, device=args.device,
+            keypoint_sigma_px=args.keypoint_sigma_px)
+        out = args.out / gravity if len(args.gravity) > 1 else args.out
+        try:
+            result = run(cfg, out)
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            print(f"h36m_eval: error: {exc}", file=sys.stderr)
+            return 1
+        print(f"## gravity {gravity}\n" + markdown(result))
+        print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
     return 0
 
 

@@ -14,10 +14,12 @@ import numpy as np
 import torch
 
 from diffpose_ros.prior.pose_prior import PosePrior
+from diffpose_ros.sampling.config import DEFAULT as SAMPLER
 
 
 @torch.no_grad()
-def sample_model_space(prior: PosePrior, m: int, steps: int = 10, seed: int | None = 0, eta: float = 0.0,
+def sample_model_space(prior: PosePrior, m: int, steps: int = SAMPLER.num_steps, seed: int | None = 0,
+                       eta: float = SAMPLER.eta,
                        clip: float | None = 5.0) -> torch.Tensor:
     """Unguided DDIM (eta=0) / ancestral (eta=1) sampling with the project's scheduler; x0 ``[m, 17, 3]`` model space.
 
@@ -40,7 +42,8 @@ def sample_model_space(prior: PosePrior, m: int, steps: int = 10, seed: int | No
     return x0
 
 
-def sample_poses(prior: PosePrior, m: int, steps: int = 10, seed: int | None = 0, eta: float = 0.0) -> np.ndarray:
+def sample_poses(prior: PosePrior, m: int, steps: int = SAMPLER.num_steps, seed: int | None = 0,
+                 eta: float = SAMPLER.eta) -> np.ndarray:
     """``m`` poses ``[m, 17, 3]`` in metres (root-relative, canonical camera axes)."""
     x0 = sample_model_space(prior, m, steps, seed, eta)
     pose = prior.from_model_space(x0)
@@ -51,7 +54,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--num", type=int, default=16)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--eta", type=float, default=0.0, help="0 = DDIM, 1 = ancestral")
+    parser.add_argument("--eta", type=float, default=SAMPLER.eta, help="0 = DDIM, 1 = ancestral (default: the "
+                        "sampler's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--weights", type=Path, default=None, help="default: the shipped weights")
     parser.add_argument("--out", type=Path, default=Path("out/gen"))
