@@ -25,6 +25,7 @@ class SamplerConfig:
     align_yaw_above: float = 0.3
     body_height: tuple[float, float] = (1.70, 0.04)
     robust_k: float = 2.0
+    outlier_hypotheses: float = 0.5
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""

@@ -105,6 +105,10 @@ class GuidedSampler:
             Ignored with ``known_depth`` (then the depth fixes the size).
         robust_k: a joint's weight in the translation fit fades (Geman-McClure) once its heatmap peak lies more
             than about this many sigmas from the joint (see ``_outlier_weights``); 0 = off.
+        outlier_hypotheses: the fraction of hypotheses in which such a joint also stops pulling on the pose: they
+            explain a detector's gross error (on synthetic heatmaps with 5% displaced joints, best-of-16 improved
+            ~8%) while the others keep following every joint (for poses the prior rarely saw, rejecting joints
+            loses real evidence: on a footballer's kick median reprojection rose from 17 to 32 px).
     """
 
     def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.5,
@@ -116,7 +120,7 @@ class GuidedSampler:
                  num_threads: int | None = 1, restore_threads: bool = False,
                  tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
                  align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04),
-                 robust_k: float = 2.0) -> None:
+                 robust_k: float = 2.0, outlier_hypotheses: float = 0.5) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -142,6 +146,7 @@ class GuidedSampler:
         self.align_yaw_candidates = int(align_yaw_candidates)
         self.body_height = (float(body_height[0]), float(body_height[1]))
         self.robust_k = float(robust_k)
+        self.outlier_hypotheses = float(outlier_hypotheses)
         self.device = torch.device(getattr(prior, "device", "cpu"))
         self.generator = torch.Generator(device=self.device)
         if seed is None:
@@ -321,10 +326,12 @@ class GuidedSampler:
                 pose, init=trans, iters=1, weights=robust)
             delta, _ = guidance_delta(lik, pose + trans[:, None], camera, scale, max_step=self.max_guidance_step,
                                       method=self.gradient_method)
-            if self.robust_k > 0:  # for the next translation solve only: discounting a joint's pull on the pose
-                # as well helped on synthetic gross errors but rejected valid evidence for poses the prior
-                # rarely saw (a footballer's kick: median reprojection 17 -> 32 px)
+            if self.robust_k > 0:  # for the next translation solve, and the pull of the outlier hypotheses
                 robust = self._outlier_weights(lik, camera, pose + trans[:, None], x0_sd)
+                if self.outlier_hypotheses > 0:  # spread evenly over the batch: any prefix is a fair sample
+                    i = torch.arange(pose.shape[0], device=pose.device, dtype=torch.float64)
+                    mine = torch.floor((i + 1) * self.outlier_hypotheses) > torch.floor(i * self.outlier_hypotheses)
+                    delta = delta * torch.where(mine[:, None], robust, torch.ones_like(robust))[..., None]
             delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
             pose = pose + delta
         return self.prior.to_model_space(_to_level(pose, rot)), trans
