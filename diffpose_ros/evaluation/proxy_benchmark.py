@@ -27,7 +27,7 @@ import argparse
 import json
 import re
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--gravity", nargs="+", choices=GRAVITY, default=["known"])
     parser.add_argument("--hypotheses", type=int, nargs="+", default=[1, 16, 200], help="k of best-of-k")
     parser.add_argument("--sources", nargs="+", default=None, help="mocap sources (default: all)")
+    parser.add_argument("--preset", default="default", help="sampler preset (default, fast, accurate)")
     parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
                         help="sampler overrides, e.g. guidance_iters=3 num_steps=20")
     parser.add_argument("--seed", type=int, default=0)
@@ -260,16 +261,19 @@ def main(argv: list[str] | None = None) -> dict:
     import torch
 
     from ..prior.pose_prior import PosePrior
-    from ..sampling.config import SamplerConfig
+    from ..sampling.config import PRESETS, SamplerConfig
 
     torch.set_num_threads(1)
     prior = PosePrior.load(args.weights)
     overrides = dict(kv.split("=", 1) for kv in args.set)
-    config = SamplerConfig.from_strings(overrides)
+    if args.preset not in PRESETS:
+        parser.error(f"unknown preset {args.preset!r} (have {', '.join(PRESETS)})")
+    config = SamplerConfig.from_strings(overrides, PRESETS[args.preset])
     sampler = config.build(prior, seed=args.seed)
     ks = tuple(sorted(args.hypotheses))
     poses, cats = load_heldout(args.frames, args.seed, args.sources)
-    results: dict = {"frames_per_scene": len(poses), "sampler": vars(replace(config)), "hypotheses": ks,
+    results: dict = {"frames_per_scene": len(poses), "preset": args.preset, "sampler": config.kwargs(),
+                     "hypotheses": ks,
                      "prior": {k: v for k, v in prior.metadata.items() if k in ("steps", "final_val_loss", "sources")},
                      "runs": {}}
     print(f"{len(poses)} held-out poses, sampler {results['sampler']}")
