@@ -115,7 +115,7 @@ class GuidedSampler:
                  guidance_schedule: str | GuidanceSchedule = "constant", guidance_iters: int = 2, eta: float = 1.0,
                  seed: int | None = 0, likelihood: str = "auto", min_score: float = 0.05,
                  keypoint_sigma_px: float = 8.0, depth_prior: float = 4.0, max_guidance_step: float = 0.3,
-                 weight_temperature: float = 0.5, density_bandwidth: float = 0.1, clip_sample: float | None = 5.0,
+                 weight_temperature: float = 1.0, density_bandwidth: float = 0.05, clip_sample: float | None = 5.0,
                  gradient_method: str = "analytic", min_alpha_bar: float = 0.01, reference_steps: int = 10,
                  num_threads: int | None = 1, restore_threads: bool = False,
                  tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
