@@ -17,7 +17,6 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(100 + os.getpid() % 100))
 
 from diffpose_ros.core.paths import shared_data_dir  # noqa: E402
 
-
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from diffpose_ros.core.paths import REPO_ROOT
-from diffpose_ros.tools.bag_io import parse_assignments
+from diffpose_ros.tools.bag_io import BagError, parse_assignments
 
 SAMPLE_BAG_NAME = "vtest_walkers"
 EXTRA_OUTPUTS = {"/estimator/markers": "visualization_msgs/msg/MarkerArray",
@@ -92,18 +92,23 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("-p", dest="params", action="append", help="node parameter override name:=value")
     args = ap.parse_args(argv)
     bag = args.bag or sample_bag()
-    if args.video:
-        from diffpose_ros.core.camera import PinholeCamera
-        from diffpose_ros.tools.video_to_bag import iter_frames, write_bag
+    try:
+        if args.video:
+            from diffpose_ros.core.camera import PinholeCamera
+            from diffpose_ros.tools.video_to_bag import iter_frames, write_bag
 
-        bag = args.out / "input_bag"
+            if not args.video.exists():
+                raise FileNotFoundError(f"video not found: {args.video}")
+            bag = args.out / "input_bag"
+            if not bag.exists():
+                write_bag(iter_frames([args.video]), bag, 10.0, lambda w, h: PinholeCamera.from_fov(w, h, 60.0),
+                          "camera_optical_frame", compressed=True)
         if not bag.exists():
-            write_bag(iter_frames([args.video]), bag, 10.0, lambda w, h: PinholeCamera.from_fov(w, h, 60.0),
-                      "camera_optical_frame", compressed=True)
-    if not bag.exists():
-        print(f"demo: bag not found: {bag}", file=sys.stderr)
+            raise FileNotFoundError(f"bag not found: {bag}")
+        summary = run_demo(bag, args.out, parse_assignments(args.params, "-p"), args.rate, args.frames)
+    except (FileNotFoundError, ValueError, RuntimeError, BagError) as exc:
+        print(f"demo: error: {exc}", file=sys.stderr)
         return 1
-    summary = run_demo(bag, args.out, parse_assignments(args.params, "-p"), args.rate, args.frames)
     print_summary(summary)
     ok = summary["frames_out"] > 0 and summary["estimator_exit_code"] == 0
     return 0 if ok else 1
