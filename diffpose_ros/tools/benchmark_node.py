@@ -41,7 +41,8 @@ def main(argv: "list[str] | None" = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bag = Path(tmp) / "input"
         write_bag(iter_frames([args.image], loop=args.frames), bag, args.fps,
-                  lambda w, h: PinholeCamera.from_fov(w, h, 60.0), "camera_optical_frame", compressed=True)
+                  lambda w, h: PinholeCamera.from_fov(w, h, 60.0), "camera_optical_frame", compressed=True,
+                  total=args.frames)
         summary = run_demo(bag, args.out, overrides, num_render=1)
     result = {
         "input_fps": args.fps, "frames_in": summary["frames_in"], "frames_out": summary["frames_out"],

@@ -95,14 +95,14 @@ def main(argv: "list[str] | None" = None) -> int:
     try:
         if args.video:
             from diffpose_ros.core.camera import PinholeCamera
-            from diffpose_ros.tools.video_to_bag import iter_frames, write_bag
+            from diffpose_ros.tools.video_to_bag import count_frames, iter_frames, write_bag
 
             if not args.video.exists():
                 raise FileNotFoundError(f"video not found: {args.video}")
             bag = args.out / "input_bag"
             if not bag.exists():
                 write_bag(iter_frames([args.video]), bag, 10.0, lambda w, h: PinholeCamera.from_fov(w, h, 60.0),
-                          "camera_optical_frame", compressed=True)
+                          "camera_optical_frame", compressed=True, total=count_frames([args.video]))
         if not bag.exists():
             raise FileNotFoundError(f"bag not found: {bag}")
         summary = run_demo(bag, args.out, parse_assignments(args.params, "-p"), args.rate, args.frames)

@@ -15,6 +15,7 @@ lost from the node's own counters and what came back; :func:`loss_report` names 
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import subprocess
@@ -27,6 +28,7 @@ from .bag_io import bag_topics, read_messages, stamp_from_cdr
 
 HYPOTHESES_TOPIC = "/estimator/hypotheses"
 DIAGNOSTICS_TOPIC = "/diagnostics"
+DIAGNOSTICS_NAME = "/estimator: estimator"  # the node's DiagnosticStatus name
 GT_TYPE = "diffpose_msgs/msg/Skeleton3DArray"
 INPUT_TYPES = {"diffpose_msgs/msg/Observations2D": "observations", "sensor_msgs/msg/Image": "image",
                "sensor_msgs/msg/CompressedImage": "compressed"}
@@ -49,6 +51,7 @@ class ReplayOutput:
     lost_before_recorder: dict[str, int] = field(default_factory=dict)  # sequence gaps seen by the recorder
     lockstep: bool = False
     lockstep_timeouts: int = 0  # frames given up waiting for their output (lockstep)
+    foreign_outputs: int = 0  # hypotheses with stamps we never sent (another publisher): ignored
 
 
 def _int(stats: dict[str, str], key: str) -> int | None:
@@ -74,7 +77,7 @@ def accounting(rep: ReplayOutput) -> dict:
            "recorded": rep.recorded.get(HYPOTHESES_TOPIC),
            "lost_before_recorder": rep.lost_before_recorder.get(HYPOTHESES_TOPIC, 0),
            "lost": len(rep.sent) - len(rep.received), "lockstep": rep.lockstep,
-           "lockstep_timeouts": rep.lockstep_timeouts}
+           "lockstep_timeouts": rep.lockstep_timeouts, "foreign_outputs": rep.foreign_outputs}
     out["unaccounted"] = (len(rep.sent) - received - (before or 0)) if received is not None else None
     return out
 
@@ -184,11 +187,16 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
               **(overrides or {})}
     remaps = {"observations": input_topic} if kind == "observations" else (
         {"compressed_image": input_topic} if kind == "compressed" else {})
-    node_proc = start_estimator(overrides=params, image=input_topic, camera_info=info_topic,
-                                extra_remaps=remaps, log_path=out / "estimator.log")
     own_context = not rclpy.ok()
+    env = {}
     if own_context:
-        rclpy.init(args=[])  # never sys.argv: the caller's own options are not ROS arguments
+        # A private DDS domain (unless ROS_DOMAIN_ID is set): other replays, demos or nodes named /estimator on
+        # this machine must neither feed our node nor be counted as its outputs or diagnostics.
+        domain = os.environ.get("ROS_DOMAIN_ID") or str(100 + os.getpid() % 100)
+        env["ROS_DOMAIN_ID"] = domain
+        rclpy.init(args=[], domain_id=int(domain))  # never sys.argv: the caller's options are not ROS arguments
+    node_proc = start_estimator(overrides=params, image=input_topic, camera_info=info_topic,
+                                extra_remaps=remaps, log_path=out / "estimator.log", env=env)
     node = rclpy.create_node("diffpose_replay_eval")
     result = ReplayOutput(sent={}, received={}, input_kind=kind, parameters={k: str(v) for k, v in params.items()},
                           output_bag=str(record_dir), lockstep=lossless)
@@ -199,13 +207,16 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
     def on_hypotheses(msg: PoseHypotheses) -> None:
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         with lock:
+            if stamp not in result.sent:  # not from a frame we played: another publisher on this topic
+                result.foreign_outputs += 1
+                return
             result.received[stamp] = (time.monotonic(), msg)
         if lockstep is not None:
             lockstep.done(stamp)
 
     def on_diagnostics(msg) -> None:
         for status in msg.status:
-            if status.hardware_id == "diffpose_ros":
+            if status.hardware_id == "diffpose_ros" and status.name == DIAGNOSTICS_NAME:
                 result.node_stats = {kv.key: kv.value for kv in status.values}
 
     from diagnostic_msgs.msg import DiagnosticArray
