@@ -198,10 +198,20 @@ class BagPlayer:
             return None
 
     def wait_for_acks(self, timeout: float = 10.0) -> bool:
-        """Block until reliable subscribers acknowledged everything sent (exiting earlier loses the tail)."""
+        """Block until reliable subscribers acknowledged everything sent (exiting earlier loses the tail).
+
+        Polls in short waits: rclpy's wait_for_all_acked keeps the GIL, and one long wait would stall every
+        other thread of this process (e.g. an executor receiving the outputs: a second of false latency).
+        """
         from rclpy.duration import Duration
 
-        return all(pub.wait_for_all_acked(Duration(seconds=timeout)) for pub, _ in self.publishers.values())
+        deadline = time.monotonic() + timeout
+        pending = [pub for pub, _ in self.publishers.values()]
+        while pending and time.monotonic() < deadline:
+            pending = [pub for pub in pending if not pub.wait_for_all_acked(Duration(nanoseconds=2_000_000))]
+            if pending:
+                time.sleep(0.01)
+        return not pending
 
 
 def subscribe_outputs(node: Node, topic: str, lockstep: Lockstep, timeout: float = 10.0) -> None:

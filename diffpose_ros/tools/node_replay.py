@@ -52,6 +52,8 @@ class ReplayOutput:
     lockstep: bool = False
     lockstep_timeouts: int = 0  # frames given up waiting for their output (lockstep)
     foreign_outputs: int = 0  # hypotheses with stamps we never sent (another publisher): ignored
+    wall_ns: dict[int, tuple[int, int, int]] = field(default_factory=dict)  # stamp -> system clock (ns) when the
+    # input was published, when the node published its output (DDS source timestamp), when it arrived here
 
 
 def _int(stats: dict[str, str], key: str) -> int | None:
@@ -119,11 +121,14 @@ def loss_report(acc: dict) -> str | None:
 class StampTap:
     """Publisher wrapper that notes when each message (by header stamp) left this process."""
 
-    def __init__(self, pub, sent: dict[int, float], converted: bool) -> None:
+    def __init__(self, pub, sent: dict[int, float], converted: bool, sent_wall: "dict[int, int] | None" = None
+                 ) -> None:
         self.pub, self.sent, self.converted = pub, sent, converted
+        self.sent_wall = sent_wall if sent_wall is not None else {}
 
     def publish(self, msg) -> None:
         stamp = (msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec) if self.converted else stamp_from_cdr(msg)
+        self.sent_wall[stamp] = time.time_ns()
         self.sent[stamp] = time.monotonic()
         self.pub.publish(msg)
 
@@ -204,13 +209,16 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
     lockstep = Lockstep(in_flight, timeout=idle_timeout_s) if lossless else None
     io_qos = keep_all_qos() if lossless else qos_profile(qos, 100)
 
-    def on_hypotheses(msg: PoseHypotheses) -> None:
+    sent_wall: dict[int, int] = {}
+
+    def on_hypotheses(msg: PoseHypotheses, info) -> None:
         stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         with lock:
             if stamp not in result.sent:  # not from a frame we played: another publisher on this topic
                 result.foreign_outputs += 1
                 return
             result.received[stamp] = (time.monotonic(), msg)
+            result.wall_ns[stamp] = (sent_wall.get(stamp, 0), int(info.get("source_timestamp") or 0), time.time_ns())
         if lockstep is not None:
             lockstep.done(stamp)
 
@@ -221,7 +229,7 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
 
     from diagnostic_msgs.msg import DiagnosticArray
 
-    node.create_subscription(PoseHypotheses, HYPOTHESES_TOPIC, on_hypotheses, keep_all_qos())
+    hyp_sub = node.create_subscription(PoseHypotheses, HYPOTHESES_TOPIC, on_hypotheses, keep_all_qos())
     node.create_subscription(DiagnosticArray, DIAGNOSTICS_TOPIC, on_diagnostics, 10)
     record = {HYPOTHESES_TOPIC: "diffpose_msgs/msg/PoseHypotheses", **(extra_record or {})}
     recorder = BagRecorder(node, record_dir, list(record), types=record)
@@ -232,8 +240,12 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
         player = BagPlayer(node, bag, rate=rate, qos=io_qos, topics=[input_topic, info_topic])
         spinner.start()
         # inputs subscribed and the output matched too (volatile reliable: both sides before the first frame)
-        if not _wait(lambda: all(node.count_subscribers(player.output_topics[t]) for t in (input_topic, info_topic))
-                     and node.count_publishers(HYPOTHESES_TOPIC) > 0, start_timeout_s, node_proc):
+        # matched at the DDS level, not only in the graph: our writers to the node's readers, and our reader to
+        # the node's output writer (a sample that reaches a reader before it knows the writer is only
+        # recovered by a later heartbeat: seconds of extra latency on the first frames)
+        inputs = [player.publishers[t][0] for t in (input_topic, info_topic)]
+        if not _wait(lambda: all(pub.get_subscription_count() > 0 for pub in inputs)
+                     and hyp_sub.get_publisher_count() > 0, start_timeout_s, node_proc):
             raise RuntimeError(f"the estimator did not come up on {input_topic}; see {out / 'estimator.log'}")
         # Volatile topics deliver nothing to a reader that has not matched yet, and the node only learns of our
         # writers asynchronously: repeat the first CameraInfo for a while so no frame meets fallback intrinsics.
@@ -244,7 +256,7 @@ def replay(bag: "str | Path", out: "str | Path", overrides: "dict[str, object] |
             player.publishers[info_topic][0].publish(bytes(first_info))
             time.sleep(0.1)
         pub, convert = player.publishers[input_topic]
-        player.publishers[input_topic] = (StampTap(pub, result.sent, convert), convert)
+        player.publishers[input_topic] = (StampTap(pub, result.sent, convert, sent_wall), convert)
         t0 = time.monotonic()
         player.play(progress=progress, lockstep=lockstep)
         result.play_s = time.monotonic() - t0
