@@ -40,13 +40,13 @@ def sample_bag() -> Path:
 def run_demo(bag: Path, out: Path, overrides: "dict[str, object] | None" = None, rate: float = 1.0,
              num_render: int = 4, idle_timeout_s: float = 5.0) -> dict:
     """Play ``bag`` through a freshly started estimator process in real time; returns the summary dict."""
-    from diffpose_ros.tools.node_replay import replay
+    from diffpose_ros.tools.node_replay import accounting, replay
     from diffpose_ros.tools.render_hypotheses import render
 
     params = {"process_every_frame": False, "image_qos.depth": 5, "markers.enabled": True,
               "diagnostics_period": 1.0, **(overrides or {})}
     rep = replay(bag, out, params, qos="reliable", rate=rate, idle_timeout_s=idle_timeout_s,
-                 extra_record=EXTRA_OUTPUTS)
+                 extra_record=EXTRA_OUTPUTS, lossless=False)  # real time, as a live camera
     latencies = np.array([1e3 * (rep.received[s][0] - rep.sent[s]) for s in rep.received if s in rep.sent])
     walls = np.array([w for w in rep.wall_ns.values() if w[0] and w[1]], dtype=np.float64).reshape(-1, 3)
     to_node_publish = (walls[:, 1] - walls[:, 0]) / 1e6  # player publish -> node publish (DDS source stamp)
@@ -63,7 +63,8 @@ def run_demo(bag: Path, out: Path, overrides: "dict[str, object] | None" = None,
         "play_s": round(rep.play_s, 2), "output_rate_hz": round(len(rep.received) / max(rep.play_s, 1e-9), 2),
         "node_counters": {k: v for k, v in rep.node_stats.items() if not k.endswith(("_p50", "_p95"))},
         "node_stage_ms": {k: v for k, v in rep.node_stats.items() if k.endswith(("_p50", "_p95"))},
-        "recorded": rep.recorded, "output_bag": rep.output_bag, "renders": [str(p) for p in pngs],
+        "delivery": accounting(rep), "recorded": rep.recorded, "output_bag": rep.output_bag,
+        "renders": [str(p) for p in pngs],
         "estimator_exit_code": rep.estimator_exit_code, "parameters": rep.parameters,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -92,6 +93,10 @@ def print_summary(s: dict) -> None:
               "over its last 200 frames)")
     print(f"output rate:        {s['output_rate_hz']} Hz over {s['play_s']} s of playback")
     print(f"node stages (ms):   {s['node_stage_ms']}")
+    d = s["delivery"]
+    print(f"frames:             {d['sent']} sent, {d['node_received']} reached the node, "
+          f"{d['node_lost_before_callback']} lost before its callback, {d['node_processed']} processed, "
+          f"{d['node_dropped']} dropped (newest-frame mode drops frames that arrive while it is busy)")
     print(f"node counters:      {s['node_counters']}")
     print(f"recorded:           {s['recorded']} -> {s['output_bag']}")
     for png in s["renders"]:
