@@ -35,6 +35,21 @@ def test_flood_replay_loses_nothing_and_counters_add_up(tmp_path: Path) -> None:
     assert r["frames_lost"] == 0 and r["people_evaluated"] == FLOOD_FRAMES
 
 
+def test_lossy_flood_drops_are_bounded_by_bytes_and_counted(tmp_path: Path) -> None:
+    """Without lockstep the node's queue holds ~1 MB (3 frames of 17x64x64 heatmaps): the rest is dropped, and
+    every frame is accounted for (received = processed + dropped, outputs = processed); the loss is reported."""
+    bag = tmp_path / "bag"
+    write_mocap_bag(_poses(FLOOD_FRAMES), bag, seed=4, progress=False)
+    r = evaluate_bag(bag, tmp_path / "out", {"num_hypotheses": 4, "num_steps": 3, "queue.max_bytes": 2**20},
+                     rate=50.0, progress=False, idle_timeout_s=10.0, lossless=False)
+    d = r["delivery"]
+    assert not d["lockstep"] and d["sent"] == FLOOD_FRAMES and d["unaccounted"] == 0
+    assert d["node_received"] + d["node_lost_before_callback"] == FLOOD_FRAMES
+    assert d["node_processed"] + d["node_dropped"] == d["node_received"] and d["outputs"] == d["node_processed"]
+    assert d["node_dropped"] > 0 and d["lost"] == FLOOD_FRAMES - d["outputs"] > 0
+    assert r["loss"].startswith("FRAMES LOST") and "dropped inside the node" in r["loss"]
+
+
 @pytest.mark.parametrize("lossless", [False, True])
 def test_slow_subscriber_losses_are_counted_or_prevented(tmp_path: Path, images_dir: Path, lossless: bool) -> None:
     """A callback slower than the player: KEEP_LAST 1 loses frames (every one counted from sequence gaps);
