@@ -110,6 +110,8 @@ class BagPlayer:
 
             self.clock_pub = node.create_publisher(Clock, "/clock", 10)
         self.published = 0
+        self.ack_timeout = 10.0  # seconds play() waits for reliable subscribers to acknowledge everything
+        self.acked = True  # False when they had not, at the end of the last play()
         self.msgtypes: dict[str, str] = {}  # bag topic -> its type
         self.output_topics: dict[str, str] = {}  # bag topic -> published topic
         for topic, msgtype in bag_topics(self.bag).items():
@@ -187,7 +189,7 @@ class BagPlayer:
             self.published += 1
             bar.update()
         bar.close()
-        self.wait_for_acks()
+        self.acked = self.wait_for_acks(self.ack_timeout)
         return self.published
 
     def count_messages(self) -> int | None:
@@ -248,6 +250,9 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--remap", nargs="*", help="/from:=/to")
     ap.add_argument("--decompress", action="store_true", help="publish CompressedImage topics as raw rgb8 Images")
     ap.add_argument("--wait", type=float, default=10.0, help="seconds to wait for subscribers before playing")
+    ap.add_argument("--ack-timeout", type=float, default=10.0,
+                    help="seconds to wait at the end for reliable subscribers to acknowledge everything (a slow "
+                         "KEEP_ALL subscriber applying back-pressure may need long)")
     ap.add_argument("--loop", action="store_true")
     ap.add_argument("--lockstep", metavar="OUTPUT_TOPIC",
                     help="publish a frame only after the output for the previous one arrived on this topic")
@@ -270,6 +275,7 @@ def main(argv: "list[str] | None" = None) -> int:
         if lockstep is not None:
             spinner.start()
         while True:
+            player.ack_timeout = args.ack_timeout
             player.play(lockstep=lockstep)
             if not args.loop:
                 break
@@ -277,7 +283,10 @@ def main(argv: "list[str] | None" = None) -> int:
             lockstep.timeouts += len(lockstep.outstanding)
         print(f"published {player.published} messages"
               + (f", {lockstep.timeouts} frames without output" if lockstep is not None else ""))
-        if lockstep is not None and lockstep.timeouts:
+        if not player.acked:
+            print(f"bag_player: subscribers had not acknowledged every message after {args.ack_timeout} s: "
+                  "the tail may be lost (raise --ack-timeout)", file=sys.stderr)
+        if (lockstep is not None and lockstep.timeouts) or not player.acked:
             return 3
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
