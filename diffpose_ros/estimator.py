@@ -7,6 +7,7 @@ someone else (another detector, synthetic heatmaps). The ROS node, the demo and 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 import torch
 
 from diffpose_ros.core.camera import PinholeCamera
+from diffpose_ros.core.input_limits import InputLimits
 
 
 @dataclass
@@ -35,19 +37,28 @@ class EstimatorConfig:
     min_joint_score: float = 0.2
     detector_threads: int = 2
     tracking: bool = True
+    max_people_per_frame: int = 16  # detector output is cut to the best ones; more given observations are refused
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> "EstimatorConfig":
         """From the node's parameter dict (names as in config/estimator.yaml)."""
-        return cls(
-            device=p["device"], seed=p["seed"], num_hypotheses=p["num_hypotheses"], num_steps=p["num_steps"],
-            guidance_scale=p["guidance_scale"], guidance_iters=p["guidance_iters"], eta=p["eta"],
-            prior_weights=p["prior_weights"],
-            detector_model=p["detector.model"], detector_model_dir=p["detector.model_dir"],
-            max_people=p["detector.max_people"], min_detection_score=p["detector.min_detection_score"],
-            min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],
-            detector_threads=p["detector.threads"], tracking=p["detector.tracking"],
-        )
+        return cls(**{f: p[name] for name, f in PARAM_FIELDS.items()})
+
+
+# Node parameter name -> EstimatorConfig field.
+PARAM_FIELDS = {
+    "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
+    "guidance_scale": "guidance_scale", "guidance_iters": "guidance_iters", "eta": "eta",
+    "prior_weights": "prior_weights", "detector.model": "detector_model", "detector.model_dir": "detector_model_dir",
+    "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
+    "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
+    "detector.threads": "detector_threads", "detector.tracking": "tracking",
+    "max_people_per_frame": "max_people_per_frame",
+}
+# Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
+LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
+                         "max_people", "min_detection_score", "min_presence", "min_joint_score",
+                         "max_people_per_frame"})
 
 
 @dataclass
@@ -70,6 +81,7 @@ class PersonEstimate:
 class FrameEstimate:
     people: list[PersonEstimate]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    people_cut: int = 0  # detected people beyond max_people_per_frame (the least confident), not estimated
 
 
 def resolve_device(name: str) -> torch.device:
@@ -95,6 +107,36 @@ class PoseEstimator:
                                      seed=None if c.seed < 0 else c.seed, min_score=c.min_joint_score)
         self._detector = detector
 
+    def reconfigure(self, **changes: Any) -> None:
+        """Change LIVE_FIELDS of the running estimator (sampler and detector settings); ValueError otherwise.
+
+        Not synchronised with ``estimate``: callers running both in different threads serialise them.
+        """
+        fixed = sorted(set(changes) - LIVE_FIELDS)
+        if fixed:
+            raise ValueError(f"cannot change {', '.join(fixed)} on a running estimator (live: {sorted(LIVE_FIELDS)})")
+        c = self.config = dataclasses.replace(self.config, **changes)
+        s = self.sampler
+        s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
+        s.eta, s.min_score = c.eta, c.min_joint_score
+        if "num_steps" in changes:
+            s.set_num_steps(c.num_steps)
+        if "seed" in changes:
+            s.generator.seed() if c.seed < 0 else s.generator.manual_seed(c.seed)
+        if self._detector is not None:
+            self._configure_detector()
+
+    def _configure_detector(self) -> None:
+        """Push the live detector settings into a built BlazePose detector (other detectors keep theirs)."""
+        from diffpose_ros.detector.blazepose import BlazePoseDetector
+
+        c, det = self.config, getattr(self._detector, "detector", self._detector)  # a tracker wraps the detector
+        if isinstance(det, BlazePoseDetector):
+            det.config = dataclasses.replace(det.config, max_people=c.max_people,
+                                             detection_threshold=c.min_detection_score,
+                                             presence_threshold=c.min_presence)
+            det.person_detector.score_threshold = c.min_detection_score
+
     @property
     def detector(self):
         """The 2D detector, built on first use (observation-driven runs never load TFLite)."""
@@ -115,14 +157,20 @@ class PoseEstimator:
     def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera) -> FrameEstimate:
         """Detect people in an RGB (or grey) image and sample hypotheses for each."""
         t0 = time.perf_counter()
-        observations = self.detector.detect(image_rgb)
+        observations = sorted(self.detector.detect(image_rgb), key=lambda o: -o.score)
         detect_ms = 1e3 * (time.perf_counter() - t0)
-        frame = self.estimate_from_observations(observations, camera)
+        keep = self.config.max_people_per_frame
+        frame = self.estimate_from_observations(observations[:keep], camera)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
+        frame.people_cut = max(0, len(observations) - keep)
         return frame
 
     def estimate_from_observations(self, observations, camera: PinholeCamera) -> FrameEstimate:
-        """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image."""
+        """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
+
+        Raises BadInputError (too_many_people) for more than ``max_people_per_frame`` observations.
+        """
+        InputLimits(max_people=self.config.max_people_per_frame).check_people(len(observations))
         t0 = time.perf_counter()
         people = []
         for i, obs in enumerate(observations):

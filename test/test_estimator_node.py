@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -63,19 +62,6 @@ class Harness:
     def stop(self) -> tuple[int, str]:
         self.node.destroy_node()
         return stop(self.proc)
-
-
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
-def messi(images_dir):
-    rgb = np.ascontiguousarray(cv2.imread(str(images_dir / "messi5.jpg"))[..., ::-1])
-    return rgb, PinholeCamera.from_fov(rgb.shape[1], rgb.shape[0], 60.0)
 
 
 def test_real_image_gives_hypotheses_that_reproject_onto_the_keypoints(ros, messi):
@@ -155,6 +141,7 @@ def test_bad_input_is_dropped_and_counted_and_the_node_keeps_working(ros, messi)
     assert len(h.hyp[0].people) == 0 and len(h.hyp[1].people) == 1
     values = dropped()
     assert int(values["dropped_bad_input"]) == 4 and int(values["processed"]) == 2
+    assert int(values["dropped_bad_image"]) == 3 and int(values["dropped_too_many_pixels"]) == 1
     assert "dropped bad input" in out
 
 

@@ -1,7 +1,9 @@
-"""The estimator node's parameters: one table with defaults, descriptions and checks.
+"""The estimator node's parameters: one table with defaults, descriptions, checks and which may change live.
 
-Every parameter is declared with a description (visible with ``ros2 param describe``) and validated at start:
-a bad value raises ParameterError naming the parameter, the value and what is allowed.
+Every parameter is declared with a description (visible with ``ros2 param describe``), its numeric range
+(IntegerRange / FloatingPointRange) and ``read_only`` unless it is applied live; it is validated at start (a bad
+value raises ParameterError naming the parameter, the value and what is allowed) and, for live ones, on every
+``ros2 param set`` by the same :func:`check_value`.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 
@@ -25,37 +27,43 @@ class Param:
     description: str
     check: "Callable[[Any], bool] | None" = None
     allowed: str = ""
+    bounds: "tuple[float, float] | None" = None  # numeric range, declared in the descriptor too
+    live: bool = False  # applied on `ros2 param set`; otherwise read_only
 
 
 def _choice(*values: str) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in values), "one of " + ", ".join(values)
 
 
-def _range(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: lo <= v <= hi), f"in [{lo}, {hi}]"
+def _range(lo: float, hi: float) -> tuple[Callable[[Any], bool], str, tuple[float, float]]:
+    return (lambda v: lo <= v <= hi), f"in [{lo}, {hi}]", (lo, hi)
 
 
 PARAMS: tuple[Param, ...] = (
     Param("device", "cpu", "torch device for the diffusion sampler: cpu, cuda or cuda:N",
           lambda v: v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()), "cpu, cuda or cuda:N"),
-    Param("seed", 0, "random seed of the sampler (-1: a new seed every run)", *_range(-1, 2**31 - 1)),
-    Param("num_hypotheses", 16, "number m of 3D hypotheses sampled per person", *_range(1, 512)),
-    Param("num_steps", 10, "denoising steps per frame (1..1000; more = slower, see the benchmark)", *_range(1, 1000)),
-    Param("guidance_scale", 1.0, "strength of the heatmap guidance (0 = unguided prior samples)", *_range(0.0, 1e3)),
+    Param("seed", 0, "random seed of the sampler (-1: a new seed every run)", *_range(-1, 2**31 - 1), live=True),
+    Param("num_hypotheses", 16, "number m of 3D hypotheses sampled per person", *_range(1, 512), live=True),
+    Param("num_steps", 10, "denoising steps per frame (1..1000; more = slower, see the benchmark)", *_range(1, 1000),
+          live=True),
+    Param("guidance_scale", 1.0, "strength of the heatmap guidance (0 = unguided prior samples)", *_range(0.0, 1e3),
+          live=True),
     Param("guidance_iters", 1, "guidance iterations per denoising step (2: more accurate, ~35% slower)",
-          *_range(1, 20)),
+          *_range(1, 20), live=True),
     Param("eta", 1.0, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
-          *_range(0.0, 1.0)),
+          *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
     Param("input", "image", "what drives the estimator: image (sensor_msgs/Image on 'image'), compressed "
           "(sensor_msgs/CompressedImage on 'compressed_image') or observations (diffpose_msgs/Observations2D on "
           "'observations', e.g. from another 2D detector)", *_choice("image", "compressed", "observations")),
     Param("detector.model", "full", "BlazePose landmark model: lite, full or heavy", *_choice("lite", "full", "heavy")),
     Param("detector.model_dir", "", "directory of the .tflite models; empty = the installed models"),
-    Param("detector.max_people", 4, "maximum number of people per image", *_range(1, 32)),
-    Param("detector.min_detection_score", 0.5, "person detector score threshold", *_range(0.0, 1.0)),
-    Param("detector.min_presence", 0.5, "landmark-model pose presence threshold", *_range(0.0, 1.0)),
-    Param("detector.min_joint_score", 0.2, "joints below this visibility give no guidance", *_range(0.0, 1.0)),
+    Param("detector.max_people", 4, "maximum number of people the detector looks for per image", *_range(1, 32),
+          live=True),
+    Param("detector.min_detection_score", 0.5, "person detector score threshold", *_range(0.0, 1.0), live=True),
+    Param("detector.min_presence", 0.5, "landmark-model pose presence threshold", *_range(0.0, 1.0), live=True),
+    Param("detector.min_joint_score", 0.2, "joints below this visibility give no guidance", *_range(0.0, 1.0),
+          live=True),
     Param("detector.threads", 2, "TFLite interpreter threads", *_range(1, 64)),
     Param("detector.tracking", True, "track person ROIs across frames (video); false = detect every frame"),
     Param("image_qos.reliability", "best_effort", "reliability of the image subscription: best_effort (sensor data) "
@@ -71,38 +79,69 @@ PARAMS: tuple[Param, ...] = (
     Param("lossless", False, "never drop a frame: RELIABLE KEEP_ALL input, a full queue blocks the callback "
           "(back-pressure to the publisher) instead of dropping; for replay evaluation, not for live cameras"),
     Param("camera_info_sync_tolerance", 0.02, "max |image stamp - camera_info stamp| in seconds to pair them",
-          *_range(0.0, 10.0)),
+          *_range(0.0, 10.0), live=True),
     Param("camera_info_wait", 0.1, "seconds a frame waits for the CameraInfo with its stamp before the nearest "
-          "one (or the fallback) is used", *_range(0.0, 10.0)),
+          "one (or the fallback) is used", *_range(0.0, 10.0), live=True),
     Param("fallback_horizontal_fov_deg", 60.0, "horizontal field of view assumed (with a warning) while no "
-          "camera_info has arrived", *_range(1.0, 179.0)),
-    Param("require_camera_info", False, "drop frames (counted) instead of using the fallback intrinsics"),
-    Param("max_image_pixels", 4096 * 4096, "larger images are dropped (counted) as bad input", *_range(1, 2**28)),
-    Param("markers.enabled", True, "publish visualization_msgs/MarkerArray on ~/markers"),
-    Param("markers.max_hypotheses", 16, "hypotheses drawn per person (the most likely first)", *_range(0, 512)),
-    Param("markers.line_width", 0.02, "bone line width in metres", *_range(0.001, 1.0)),
-    Param("markers.joint_size", 0.04, "joint sphere diameter in metres", *_range(0.001, 1.0)),
+          "camera_info has arrived", *_range(1.0, 179.0), live=True),
+    Param("require_camera_info", False, "drop frames (counted) instead of using the fallback intrinsics", live=True),
+    Param("max_image_pixels", 4096 * 4096, "images with more pixels (raw, or declared in a PNG/JPEG header) are "
+          "dropped before decoding (dropped_too_many_pixels)", *_range(1, 8192 * 8192), live=True),
+    Param("max_image_bytes", 128 * 2**20, "Image/CompressedImage messages with more data bytes are dropped "
+          "(dropped_too_many_bytes)", *_range(1, 2**30), live=True),
+    Param("max_people_per_frame", 16, "Observations2D with more people are dropped (dropped_too_many_people); "
+          "detector output beyond it is cut to the most confident (people_cut)", *_range(1, 256), live=True),
+    Param("max_heatmap_values", 17 * 256 * 256, "per person joints x height x width of Observations2D heatmaps; "
+          "larger ones are dropped (dropped_too_large_heatmap)", *_range(1, 2**26), live=True),
+    Param("markers.enabled", True, "publish visualization_msgs/MarkerArray on ~/markers", live=True),
+    Param("markers.max_hypotheses", 16, "hypotheses drawn per person (the most likely first)", *_range(0, 512),
+          live=True),
+    Param("markers.line_width", 0.02, "bone line width in metres", *_range(0.001, 1.0), live=True),
+    Param("markers.joint_size", 0.04, "joint sphere diameter in metres", *_range(0.001, 1.0), live=True),
     Param("diagnostics_period", 1.0, "seconds between /diagnostics messages", *_range(0.05, 3600.0)),
 )
+BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+
+
+def descriptor(p: Param) -> ParameterDescriptor:
+    """The declared descriptor: description, range, read_only unless live."""
+    desc = ParameterDescriptor(description=p.description + (f" ({p.allowed})" if p.allowed else ""),
+                               read_only=not p.live)
+    if p.bounds is not None and isinstance(p.default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(p.bounds[0]), to_value=float(p.bounds[1]))]
+    elif p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(p.bounds[0]), to_value=int(p.bounds[1]), step=1)]
+    return desc
+
+
+def check_value(name: str, value: Any) -> Any:
+    """The validated value of parameter ``name`` (ints widened to float where a float is expected).
+
+    Raises ParameterError naming the parameter, the value and what is allowed.
+    """
+    p = BY_NAME.get(name)
+    if p is None:
+        raise ParameterError(f"unknown parameter {name!r}")
+    if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if type(value) is not type(p.default):
+        raise ParameterError(f"parameter {name!r} = {value!r} has type {type(value).__name__}, "
+                             f"expected {type(p.default).__name__}")
+    if p.check is not None and not p.check(value):
+        raise ParameterError(f"parameter {name!r} = {value!r} is invalid: must be {p.allowed}")
+    return value
 
 
 def declare_and_read(node) -> dict[str, Any]:
     """Declare every parameter on ``node`` and return validated values; raises ParameterError."""
     values: dict[str, Any] = {}
     for p in PARAMS:
-        desc = ParameterDescriptor(description=p.description + (f" ({p.allowed})" if p.allowed else ""))
         try:
-            value = node.declare_parameter(p.name, p.default, desc).value
+            value = node.declare_parameter(p.name, p.default, descriptor(p)).value
         except Exception as exc:
-            raise ParameterError(f"parameter {p.name!r}: {exc} (expected {type(p.default).__name__})") from exc
-        if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not type(p.default):
-            raise ParameterError(f"parameter {p.name!r} = {value!r} has type {type(value).__name__}, "
-                                 f"expected {type(p.default).__name__}")
-        if p.check is not None and not p.check(value):
-            raise ParameterError(f"parameter {p.name!r} = {value!r} is invalid: must be {p.allowed}")
-        values[p.name] = value
+            raise ParameterError(f"parameter {p.name!r}: {exc} (expected {type(p.default).__name__}"
+                                 f"{', ' + p.allowed if p.allowed else ''})") from exc
+        values[p.name] = check_value(p.name, value)
     return values
 
 

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor
 
 from ..core.camera import PinholeCamera
-from ..core.skeleton import NUM_JOINTS
+from ..core.gravity import gravity_from_pitch_roll, level_to_camera
+from ..core.skeleton import NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
 from .guidance import (
     GuidanceSchedule,
     Likelihood,
@@ -88,6 +89,15 @@ class GuidedSampler:
             shared 2-core CPU). This sets torch's process-wide setting (``torch.set_num_threads``).
         restore_threads: put the caller's thread count back after every call. Off by default: each switch
             makes OpenMP resize its pool on the next parallel op (measured ms per frame).
+        tilt_prior_deg: ``(lo, hi)`` camera pitch (degrees, + = looking down) that hypotheses draw uniformly
+            when ``sample`` gets no gravity; ``(0, 0)`` assumes a level camera.
+        align_yaw_above: at steps with ``t / T >=`` this, each hypothesis is first turned to the heading that
+            best explains the 2D evidence (see ``_best_yaw``); > 1 = off.
+        align_yaw_candidates: headings tried by that search (every ``360 / n`` degrees).
+        body_height: ``(stature_m, relative_sd)`` of the people seen. 2D evidence cannot tell a small person near
+            from a big one far away, so each guided hypothesis is scaled (with its distance: its 2D fit is
+            unchanged) to a body height drawn from this log-normal; ``stature_m = 0`` keeps the prior's own sizes.
+            Ignored with ``known_depth`` (then the depth fixes the size).
     """
 
     def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.0,
@@ -96,7 +106,9 @@ class GuidedSampler:
                  keypoint_sigma_px: float = 8.0, depth_prior: float = 4.0, max_guidance_step: float = 0.3,
                  weight_temperature: float = 1.0, clip_sample: float | None = 5.0,
                  gradient_method: str = "analytic", min_alpha_bar: float = 0.01, reference_steps: int = 10,
-                 num_threads: int | None = 1, restore_threads: bool = False) -> None:
+                 num_threads: int | None = 1, restore_threads: bool = False,
+                 tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 2.0,
+                 align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04)) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -116,6 +128,10 @@ class GuidedSampler:
         self.reference_steps = int(reference_steps)
         self.num_threads = num_threads
         self.restore_threads = bool(restore_threads)
+        self.tilt_prior_deg = (float(tilt_prior_deg[0]), float(tilt_prior_deg[1]))
+        self.align_yaw_above = float(align_yaw_above)
+        self.align_yaw_candidates = int(align_yaw_candidates)
+        self.body_height = (float(body_height[0]), float(body_height[1]))
         self.device = torch.device(getattr(prior, "device", "cpu"))
         self.generator = torch.Generator(device=self.device)
         if seed is None:
@@ -135,11 +151,14 @@ class GuidedSampler:
 
     def sample(self, observation=None, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
                known_depth: float | None = None, generator: torch.Generator | None = None,
-               likelihood: Likelihood | None = None, inpainting: Inpainting | None = None) -> SampleResult:
+               likelihood: Likelihood | None = None, inpainting: Inpainting | None = None,
+               gravity: np.ndarray | None = None) -> SampleResult:
         """Draw hypotheses for one observation (PersonObservation-like object / dict, or None = unconditional).
 
         ``camera`` is required when guiding. ``likelihood`` overrides the one built from ``observation``.
-        ``known_depth`` (metres, pelvis) makes the translation metric.
+        ``known_depth`` (metres, pelvis) makes the translation metric. ``gravity`` (``[3]``, camera optical frame)
+        keeps every hypothesis upright in the world; unknown (None), each hypothesis draws its own camera tilt from
+        ``tilt_prior_deg`` (see :mod:`diffpose_ros.core.gravity`).
         """
         threads = torch.get_num_threads()
         switch = self.num_threads is not None and self.num_threads != threads
@@ -154,13 +173,27 @@ class GuidedSampler:
                 raise ValueError("a camera is needed to guide with 2D observations")
             m = int(num_hypotheses or self.num_hypotheses)
             gen = generator if generator is not None else self.generator
+            rot = self._rotations(gravity, m, gen, guided=lik is not None and inpainting is None)
             with torch.no_grad():
-                return self._run(lik, camera, m, known_depth, gen, inpainting)
+                return self._run(lik, camera, m, known_depth, gen, inpainting, rot)
         finally:
             if switch and self.restore_threads:
                 torch.set_num_threads(threads)
 
     # ------------------------------------------------------------------ internals
+    def _rotations(self, gravity: np.ndarray | None, m: int, gen: torch.Generator, guided: bool) -> Tensor | None:
+        """Level-to-camera rotations ``[m, 3, 3]`` (None = identity: level camera, or unguided/inpainting)."""
+        if gravity is not None:
+            r = torch.as_tensor(level_to_camera(gravity), dtype=torch.float32, device=self.device)
+            return r.expand(m, 3, 3)
+        lo, hi = self.tilt_prior_deg
+        if not guided or (lo == 0 and hi == 0):
+            return None
+        u = torch.rand(m, generator=gen, device=self.device, dtype=torch.float64).cpu().numpy()
+        pitches = lo + (hi - lo) * u
+        mats = np.stack([level_to_camera(gravity_from_pitch_roll(p)) for p in pitches])
+        return torch.as_tensor(mats, dtype=torch.float32, device=self.device)
+
     def _solver(self, lik: Likelihood | None, camera: PinholeCamera | None, known_depth: float | None
                 ) -> RootTranslationSolver | None:
         if lik is None or camera is None:
@@ -177,7 +210,7 @@ class GuidedSampler:
         return solver(pose_rr)
 
     def _run(self, lik: Likelihood | None, camera: PinholeCamera | None, m: int, known_depth: float | None,
-             gen: torch.Generator, inpainting: Inpainting | None) -> SampleResult:
+             gen: torch.Generator, inpainting: Inpainting | None, rot: Tensor | None = None) -> SampleResult:
         prior, sched = self.prior, self.scheduler
         T = sched.num_train_timesteps
         solver = self._solver(lik, camera, known_depth)
@@ -193,9 +226,12 @@ class GuidedSampler:
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
+                if lik is not None and inpainting is None and t / T >= self.align_yaw_above:
+                    turn = self._best_yaw(x0, lik, camera, solver, rot)  # the prior is yaw-equivariant:
+                    x, eps, x0 = x @ turn, eps @ turn, x0 @ turn  # turn x_t, eps and x0 together
                 scale = self._step_scale * self.schedule(t / T) if lik is not None else 0.0
                 if scale > 0:
-                    x0 = self._guide(x0, lik, camera, scale, solver)
+                    x0 = self._guide(x0, lik, camera, scale, solver, rot)
                 if inpainting is not None:
                     x0 = torch.where(mask, known, x0)
                 prev_t = sched.previous_timestep(t)
@@ -207,25 +243,61 @@ class GuidedSampler:
                     x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gen, device=self.device))
         if inpainting is not None:
             x = torch.where(mask, known, x)
-        return self._finish(x, lik, camera, solver, known_depth, inpainting)
+        return self._finish(x, lik, camera, solver, known_depth, inpainting, rot, gen)
+
+    def _resize(self, pose_rr: Tensor, gen: torch.Generator | None) -> Tensor:
+        """Scale each hypothesis to a body height drawn from ``body_height`` (see the class docstring)."""
+        stature, sd = self.body_height
+        z = torch.randn(pose_rr.shape[0], generator=gen, device=pose_rr.device) if sd > 0 else 0.0
+        target = STATURE_TO_NOMINAL * stature * torch.exp(sd * z) if sd > 0 else torch.full(
+            (pose_rr.shape[0],), STATURE_TO_NOMINAL * stature, device=pose_rr.device)
+        return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[:, None, None]
+
+    def _best_yaw(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, solver: RootTranslationSolver | None,
+                  rot: Tensor | None) -> Tensor:
+        """Per hypothesis, the turn about the vertical (level-frame y) whose x0 best explains the 2D evidence.
+
+        Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``). The body's heading
+        is the latent the 2D evidence fixes best and the denoiser settles worst from noise; a rigid search over
+        ``align_yaw_candidates`` headings (translation re-solved for each) settles it, as ZeDO's rigid
+        optimisation does for rotation.
+        """
+        m, k = x0.shape[0], self.align_yaw_candidates
+        angles = torch.arange(k, device=x0.device, dtype=x0.dtype) * (2 * np.pi / k)
+        c, s = torch.cos(angles), torch.sin(angles)
+        zero, one = torch.zeros_like(c), torch.ones_like(c)
+        turns = torch.stack([c, zero, -s, zero, one, zero, s, zero, c], -1).view(k, 3, 3)  # row-vector R_y^T
+        pose = self.prior.from_model_space(x0)
+        cand = (pose[:, None] @ turns[None]).reshape(m * k, NUM_JOINTS, 3)
+        cand = _to_camera(cand - cand[:, :1], None if rot is None else rot.repeat_interleave(k, 0))
+        trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=1)
+        ll = _weighted_ll(lik, cand + trans[:, None], camera).view(m, k)
+        return turns[ll.argmax(dim=1)]
 
     def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
-               solver: RootTranslationSolver | None) -> Tensor:
+               solver: RootTranslationSolver | None, rot: Tensor | None = None) -> Tensor:
+        """Move the clean-pose estimate up the 2D likelihood (in the camera frame), translation re-solved per
+        iteration; returns it in model space (level frame)."""
         pose = self.prior.from_model_space(x0)
-        pose = pose - pose[:, :1]
-        trans = self._translation(pose, solver, None)
-        for _ in range(self.guidance_iters):
+        pose = _to_camera(pose - pose[:, :1], rot)
+        trans = None
+        for _ in range(self.guidance_iters):  # after the first, one warm-started Gauss-Newton step suffices
+            trans = self._translation(pose, solver, None) if trans is None or solver is None else solver(
+                pose, init=trans, iters=1)
             delta, _ = guidance_delta(lik, pose + trans[:, None], camera, scale, max_step=self.max_guidance_step,
                                       method=self.gradient_method)
             delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
             pose = pose + delta
-        return self.prior.to_model_space(pose)
+        return self.prior.to_model_space(_to_level(pose, rot))
 
     def _finish(self, x: Tensor, lik: Likelihood | None, camera: PinholeCamera | None,
                 solver: RootTranslationSolver | None, known_depth: float | None,
-                inpainting: Inpainting | None = None) -> SampleResult:
+                inpainting: Inpainting | None = None, rot: Tensor | None = None,
+                gen: torch.Generator | None = None) -> SampleResult:
         pose_rr = self.prior.from_model_space(x).float()
-        pose_rr = pose_rr - pose_rr[:, :1]
+        pose_rr = _to_camera(pose_rr - pose_rr[:, :1], rot)
+        if lik is not None and known_depth is None and inpainting is None and self.body_height[0] > 0:
+            pose_rr = self._resize(pose_rr, gen)
         if inpainting is not None and inpainting.known_metric is not None:
             known = inpainting.known_metric.to(pose_rr)[None].expand_as(pose_rr)
             pose_rr = torch.where(inpainting.mask.to(pose_rr.device)[None, :, None], known, pose_rr)
@@ -251,3 +323,12 @@ class GuidedSampler:
             spread=var.sqrt().cpu().numpy(), translation_is_metric=bool(metric), guided=lik is not None,
             info={"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "eta": self.eta},
         )
+
+
+def _to_camera(pose_level: Tensor, rot: Tensor | None) -> Tensor:
+    """Root-relative poses ``[B, J, 3]`` from the level frame into the camera frame (``X_c = R X_l``)."""
+    return pose_level if rot is None else pose_level @ rot.transpose(1, 2)
+
+
+def _to_level(pose_camera: Tensor, rot: Tensor | None) -> Tensor:
+    return pose_camera if rot is None else pose_camera @ rot
