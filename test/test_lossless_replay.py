@@ -60,7 +60,7 @@ def test_slow_subscriber_losses_are_counted_or_prevented(tmp_path: Path, images_
               lambda w, h: PinholeCamera.from_fov(w, h, 60.0), "cam", compressed=True)
     rclpy.init()
     node = rclpy.create_node("slow_subscriber")
-    gaps, received = SequenceGaps(), []
+    gaps, received = SequenceGaps(from_first=True), []  # the player starts after this subscriber
 
     def on_image(msg: CompressedImage, info) -> None:
         gaps.update(info)

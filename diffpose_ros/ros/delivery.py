@@ -23,9 +23,13 @@ class SequenceGaps:
 
     ``supported`` turns False when the middleware gives no sequence numbers (then nothing is counted).
     A writer whose numbers go backwards is a new writer with the same id (a restart): counting starts again.
+    ``from_first``: RTPS writers number from 1, so samples before a writer's first one seen here count as lost
+    too (right when the writer started after this subscriber, as in a replay; wrong for a camera that was
+    already running, hence off by default).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, from_first: bool = False) -> None:
+        self.from_first = from_first
         self.lost = 0
         self.supported = True
         self._last: dict[bytes, int] = {}
@@ -42,6 +46,9 @@ class SequenceGaps:
         with self._lock:
             last = self._last.get(key)
             self._last[key] = seq
-            gap = seq - last - 1 if last is not None and seq > last + 1 else 0
+            if last is None:
+                gap = seq - 1 if self.from_first else 0
+            else:
+                gap = seq - last - 1 if seq > last + 1 else 0
             self.lost += gap
         return gap
