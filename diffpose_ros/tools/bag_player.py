@@ -18,7 +18,6 @@ import importlib
 import sys
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -150,12 +149,11 @@ class BagPlayer:
             rclpy.spin_once(self.node, timeout_sec=0.05)
         return False
 
-    def play(self, progress: bool = True, lockstep: Lockstep | None = None,
-             on_sent: "Callable[[str, int], None] | None" = None) -> int:
+    def play(self, progress: bool = True, lockstep: Lockstep | None = None) -> int:
         """Publish everything at ``rate`` x real time; returns the number of messages published.
 
         With ``lockstep`` every frame waits for a free slot first (the bag clock pauses meanwhile, so
-        ``rate`` stays the upper bound between frames). ``on_sent(topic, stamp)`` is called after each frame.
+        ``rate`` stays the upper bound between frames).
         """
         messages = read_messages(self.bag, self.topics, deserialize=False)
         wall0 = bag0 = None
@@ -176,16 +174,12 @@ class BagPlayer:
                 c.clock.sec, c.clock.nanosec = divmod(t_ns, 10**9)
                 self.clock_pub.publish(c)
             pub, convert = self.publishers[topic]
-            if is_frame and (lockstep is not None or on_sent is not None):
-                stamp = stamp_from_cdr(bytes(raw))
-                if lockstep is not None:
-                    lockstep.sent(stamp)
+            if is_frame and lockstep is not None:
+                lockstep.sent(stamp_from_cdr(bytes(raw)))
             if convert:
                 pub.publish(decompress_image(bytes(raw)))
             else:
                 pub.publish(bytes(raw))
-            if is_frame and on_sent is not None:
-                on_sent(topic, stamp)
             self.published += 1
             bar.update()
         bar.close()
