@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import rclpy
-from rclpy.executors import ExternalShutdownException
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 from rclpy.serialization import deserialize_message
@@ -255,6 +255,7 @@ def main(argv: "list[str] | None" = None) -> int:
     args = ap.parse_args(argv)
     rclpy.init(args=[])  # our options are not ROS arguments
     node = rclpy.create_node("bag_player")
+    executor = None
     try:
         qos = keep_all_qos() if args.qos == "keep_all" else qos_profile(args.qos, 100)
         player = BagPlayer(node, args.bag, args.rate, args.clock, qos, args.topics,
@@ -263,10 +264,12 @@ def main(argv: "list[str] | None" = None) -> int:
         if args.lockstep:
             lockstep = Lockstep(args.in_flight, args.lockstep_timeout)
             subscribe_outputs(node, args.lockstep, lockstep, timeout=args.wait)
-            spinner = threading.Thread(target=rclpy.spin, args=(node,), daemon=True)
         if not player.wait_for_subscribers(args.wait):
             print(f"bag_player: no subscriber after {args.wait} s, playing anyway", file=sys.stderr)
-        if lockstep is not None:
+        if lockstep is not None:  # outputs arrive while the main thread plays
+            executor = SingleThreadedExecutor()
+            executor.add_node(node)
+            spinner = threading.Thread(target=executor.spin, daemon=True)
             spinner.start()
         while True:
             player.ack_timeout = args.ack_timeout
@@ -288,6 +291,9 @@ def main(argv: "list[str] | None" = None) -> int:
         print(f"bag_player: error: {exc}", file=sys.stderr)
         return 1
     finally:
+        if executor is not None:
+            executor.shutdown()
+            spinner.join(timeout=5.0)
         node.destroy_node()
         rclpy.try_shutdown()
     return 0
