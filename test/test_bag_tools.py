@@ -43,11 +43,19 @@ def test_video_to_bag_writes_images_and_camera_info(photo_bag, images_dir):
 
 
 def test_video_file_converts(tmp_path, images_dir):
-    frames = iter_frames([images_dir / "vtest.avi"], start=100)
+    video = tmp_path / "clip.avi"  # a real MJPG video of fixture photos (768x576 like vtest.avi)
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (768, 576))
+    for name in ("messi5.jpg", "basketball1.png") * 3:
+        writer.write(cv2.resize(cv2.imread(str(images_dir / name)), (768, 576)))
+    writer.release()
+    frames = iter_frames([video], start=2)
     n = write_bag(frames, tmp_path / "v", 10.0, lambda w, h: PinholeCamera.from_fov(w, h, 60.0), "c", False,
                   max_frames=3, storage="sqlite3")
     (_, _, _, msg), *_ = read_messages(tmp_path / "v", ["/camera/image_raw"])
     assert n == 3 and (msg.width, msg.height, msg.encoding) == (768, 576, "rgb8")
+    first = np.asarray(msg.data, np.uint8).reshape(576, 768, 3)[..., ::-1]  # frame 2 = messi5
+    expected = cv2.resize(cv2.imread(str(images_dir / "messi5.jpg")), (768, 576))
+    assert np.abs(first.astype(int) - expected).mean() < 8
 
 
 def test_player_to_recorder_over_dds_keeps_stamps_and_pixels(photo_bag, tmp_path):

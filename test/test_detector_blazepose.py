@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from diffpose_ros.core.camera import apply_affine
+from diffpose_ros.core.paths import shared_data_dir
 from diffpose_ros.core.skeleton import JOINT_INDEX
 from diffpose_ros.detector.base import PersonObservation, PoseDetector
 from diffpose_ros.detector.blazepose import BlazePoseDetector
@@ -43,7 +44,10 @@ def read_rgb(path) -> np.ndarray:
 
 def vtest_crop(images_dir, frames: int) -> list[np.ndarray]:
     """vtest.avi, the region with two walking people, upscaled 2x (people are ~130 px tall then)."""
-    cap = cv2.VideoCapture(str(images_dir / "vtest.avi"))
+    video = shared_data_dir() / "images" / "vtest.avi"
+    if not video.is_file():
+        pytest.skip(f"vtest.avi (shared development data) not found at {video}")
+    cap = cv2.VideoCapture(str(video))
     out = []
     for _ in range(frames):
         ok, bgr = cap.read()
@@ -139,7 +143,7 @@ def tiled_detector() -> BlazePoseDetector:
 
 
 def test_two_people_side_by_side_composite(tiled_detector, messi, images_dir):
-    astronaut = read_rgb(images_dir / "astronaut.png")
+    astronaut = read_rgb(images_dir / "astronaut.jpg")
     left = cv2.resize(messi, (round(messi.shape[1] * 512 / messi.shape[0]), 512))
     composite = np.concatenate([left, astronaut], axis=1)  # 1332 x 512: needs the tiled detector
     people = tiled_detector.detect(composite)

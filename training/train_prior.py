@@ -17,6 +17,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from diffpose_ros.core.paths import add_data_argument, missing_data_message, use_data_dir
 from diffpose_ros.prior.pose_prior import PosePrior
 from diffpose_ros.prior.trainer import PriorExperiment, PriorTrainer
 
@@ -39,10 +40,15 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")
     parser.add_argument("--export", type=Path, default=None, help="export <out>/last.pt's EMA prior and exit")
+    add_data_argument(parser)
     args = parser.parse_args()
+    use_data_dir(args.data)
 
     if args.export:
-        export(args.out, args.export)
+        try:
+            export(args.out, args.export)
+        except FileNotFoundError as exc:
+            raise SystemExit(f"train_prior: error: {exc}") from None
         return
     exp = PriorExperiment.from_dict(yaml.safe_load(args.config.read_text()))
     if args.steps is not None:
@@ -50,7 +56,10 @@ def main() -> None:
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
     torch.set_num_threads(exp.train.threads)
-    trainer = PriorTrainer(exp, args.out, device)
+    try:
+        trainer = PriorTrainer(exp, args.out, device)
+    except FileNotFoundError as exc:
+        raise SystemExit(missing_data_message("train_prior", exc)) from None
     if args.resume:
         trainer.load_checkpoint()
         print(f"resumed at step {trainer.step}")

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..core.paths import shared_data_dir
+from ..core.paths import add_data_argument, missing_data_message, use_data_dir
 from .blazepose import BlazePoseDetector
 
 DEFAULT_IMAGES = ("messi5.jpg", "basketball1.png", "astronaut.png")
@@ -55,8 +55,16 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--second-pass", action="store_true", help="second landmark pass in detect()")
     ap.add_argument("--person-detector", default="centernet", choices=["centernet", "mediapipe"])
+    ap.add_argument("--image-dir", type=Path, default=None, help="default: the images/ of the development data")
+    add_data_argument(ap)
     args = ap.parse_args(argv)
-    images = {n: cv2.imread(str(shared_data_dir() / "images" / n))[:, :, ::-1].copy() for n in args.images}
+    image_dir = args.image_dir or use_data_dir(args.data) / "images"
+    missing = [n for n in args.images if not (image_dir / n).is_file()]
+    if missing:
+        print(missing_data_message("detector.benchmark", FileNotFoundError(
+            f"images not found in {image_dir}: {', '.join(missing)} (use --image-dir / --images)")), file=sys.stderr)
+        return 2
+    images = {n: cv2.imread(str(image_dir / n))[:, :, ::-1].copy() for n in args.images}
     results: dict[str, dict] = {}
     header = f"{'model':6} {'image':16} {'people':>6} {'detector ms':>16} {'landmark ms':>16} {'detect() ms':>16}"
     print(header + "\n" + "-" * len(header))

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core import metrics
+from ..core.paths import add_data_argument, missing_data_message, use_data_dir
 from .synthetic_heatmaps import SyntheticConfig, SyntheticFrame, render_dataset
 
 DEFAULT_STEPS = (1, 2, 5, 10, 25, 50, 100)
@@ -148,13 +149,18 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-unguided", action="store_true", help="skip the unguided baseline row")
     parser.add_argument("--out", type=Path, default=Path("out/benchmark_sampler"))
+    add_data_argument(parser)
     args = parser.parse_args(argv)
+    use_data_dir(args.data)
 
     from ..prior.pose_prior import PosePrior
     from ..sampling.sampler import GuidedSampler
 
     prior = PosePrior.load(args.weights)
-    poses = load_heldout_poses(args.poses, args.frames, args.seed)
+    try:
+        poses = load_heldout_poses(args.poses, args.frames, args.seed)
+    except FileNotFoundError as exc:
+        raise SystemExit(missing_data_message("benchmark_sampler", exc)) from None
     cfg = SyntheticConfig()
     frames = render_dataset(poses, seed=args.seed + 1, config=cfg)
     extra = {k: v for k, v in (("guidance_scale", args.guidance_scale), ("eta", args.eta),

@@ -21,6 +21,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core.camera import PinholeCamera
+from ..core.paths import add_data_argument, missing_data_message, use_data_dir
 from ..tools.bag_io import open_writer, typestore
 from ..tools.video_to_bag import camera_info_msg
 from .replay_messages import (
@@ -104,11 +105,17 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--fps", type=float, default=10.0)
     ap.add_argument("--encoding", choices=["logit", "probability"], default="logit")
     ap.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
+    add_data_argument(ap)
     args = ap.parse_args(argv)
+    use_data_dir(args.data)
     if args.out.exists():
         print(f"mocap_bags: {args.out} exists", file=sys.stderr)
         return 1
-    poses, takes = held_out_poses(args.frames, args.split, args.seed)
+    try:
+        poses, takes = held_out_poses(args.frames, args.split, args.seed)
+    except FileNotFoundError as exc:
+        print(missing_data_message("mocap_bags", exc), file=sys.stderr)
+        return 1
     summary = write_mocap_bag(poses, args.out, args.seed, args.fps, storage=args.storage, encoding=args.encoding)
     print(f"wrote {summary['frames']} frames from {len(set(takes))} held-out takes to {args.out}")
     return 0

@@ -1,7 +1,7 @@
 """Replay evaluation: an evaluation bag through the running node, outputs matched to ground truth by stamp.
 
     python -m diffpose_ros.evaluation.replay_eval BAG [BAG ...] [--out out/replay] [-m 16] [--steps 10] [--qos reliable]
-        [--rate 1.0] [--prior-weights PT] [-p name:=value ...]
+        [--rate 1.0] [--rates 1 10 50] [--lossy] [--prior-weights PT] [-p name:=value ...]
 
 BAG holds one input topic (Image, CompressedImage or diffpose_msgs/Observations2D), CameraInfo and ground truth
 (diffpose_msgs/Skeleton3DArray) -- as written by :mod:`.mocap_bags` and :mod:`.threedpw_bags`. Reported:
@@ -10,6 +10,11 @@ missed, end-to-end latency (publish -> hypotheses received) and the node's own p
 people are matched to ground-truth people by the 2D distance between the node's keypoints and the projected
 ground truth. Writes ``OUT/results.json`` and ``OUT/results.md``; the node's output is in ``OUT/output_bag``.
 Several bags go to ``OUT/<bag name>/`` each plus a pooled ``OUT/summary.{json,md}``; finished bags are skipped.
+
+Replays are lossless (lockstep, see :mod:`diffpose_ros.tools.node_replay`): every result carries ``delivery``
+(sent / received / processed / lost ...) and the command exits 2 with a loud ``FRAMES LOST`` line on any loss.
+``--lossy`` plays on the bag clock instead (``--qos``, the node's queue may drop: measures what a live node
+would do). ``--rates`` replays one bag at several rates into ``OUT/rate_<r>/`` and writes ``OUT/rates.{json,md}``.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import numpy as np
 from ..core import metrics, skeleton
 from ..core.camera import PinholeCamera
 from ..tools.bag_io import parse_assignments, read_messages
-from ..tools.node_replay import ReplayOutput, bag_layout, replay
+from ..tools.node_replay import ReplayOutput, accounting, bag_layout, loss_report, replay
 from .replay_messages import skeletons_from_msg
 
 METRIC_KEYS = ("mpjpe_best_mm", "mpjpe_mean_mm", "pa_mpjpe_best_mm", "pa_mpjpe_mean_mm")
@@ -109,7 +114,9 @@ def score_replay(rep: ReplayOutput, stamps: list[int], gt: dict, camera: Pinhole
             gts.append(gt_poses[g])
     received = [s for s in stamps if s in rep.received]
     lat = np.array([1e3 * (rep.received[s][0] - rep.sent[s]) for s in received if s in rep.sent])
+    delivery = accounting(rep)
     out: dict = {
+        "delivery": delivery, "loss": loss_report(delivery),
         "frames_in_bag": len(stamps), "frames_sent": len(rep.sent), "frames_out": len(received),
         "frames_lost": len(stamps) - len(received), "gt_people": int(sum(len(v[0]) for v in gt.values())),
         "people_evaluated": len(gts), "people_missed": missed, "people_unmatched": extra,
@@ -118,7 +125,8 @@ def score_replay(rep: ReplayOutput, stamps: list[int], gt: dict, camera: Pinhole
         "play_s": round(rep.play_s, 2), "drain_s": round(rep.drain_s, 2),
         "wall_ms_per_frame": 1e3 * (rep.play_s + rep.drain_s) / max(len(received), 1),
         "node": {k: v for k, v in rep.node_stats.items() if k.endswith(("_p50", "_p95")) or k in (
-            "received", "processed", "dropped_busy", "dropped_bad_input", "fallback_intrinsics")},
+            "received", "processed", "dropped_busy", "dropped_bad_input", "fallback_intrinsics",
+            "lost_before_callback", "queue_full_waits")},
         "estimator_exit_code": rep.estimator_exit_code, "input": rep.input_kind, "parameters": rep.parameters,
         "output_bag": rep.output_bag,
     }
@@ -143,6 +151,8 @@ def markdown(r: dict) -> str:
              f"{_fmt(r.get('mpjpe_avg_hyp_mm'))} mm",
              f"- frames: {r['frames_in_bag']} in bag, {r['frames_sent']} sent, {r['frames_out']} out, "
              f"**{r['frames_lost']} lost**",
+             "- delivery: " + ", ".join(f"{k} {v}" for k, v in r.get("delivery", {}).items()),
+             *([f"- **{r['loss']}**"] if r.get("loss") else []),
              f"- people: {r['people_evaluated']} evaluated of {r['gt_people']} (missed {r['people_missed']}, "
              f"unmatched estimates {r['people_unmatched']})",
              f"- node time per frame: sample p50 {node.get('sample_ms_p50', '-')} ms, end-to-end p50 "
@@ -181,7 +191,8 @@ def evaluate_bags(bags: "list[Path]", out: Path, overrides: dict, qos: str = "re
     A bag whose ``results.json`` was made with the same request (overrides, QoS, rate) is not replayed again.
     With several bags, ``OUT/summary.json`` and ``OUT/summary.md`` pool them (weighted by evaluated people).
     """
-    request = {"overrides": {k: str(v) for k, v in overrides.items()}, "qos": qos, "rate": rate}
+    request = {"overrides": {k: str(v) for k, v in overrides.items()}, "qos": qos, "rate": rate,
+               "lossless": kwargs.get("lossless", True)}
     results = []
     for bag in bags:
         bag_out = out if len(bags) == 1 else out / bag.name
@@ -224,6 +235,17 @@ def summary_markdown(s: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def rates_table(rows: list[dict]) -> str:
+    """Markdown table of the delivery accounting at several rates."""
+    lines = ["| rate | sent | node received | processed | outputs | lost | lost before callback | wall s |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        d = r["delivery"]
+        lines.append(f"| {r['rate']:g} | {d['sent']} | {d['node_received']} | {d['node_processed']} | "
+                     f"{d['outputs']} | {d['lost']} | {d['node_lost_before_callback']} | {r['wall_s']} |")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bags", type=Path, nargs="+", help="one or more evaluation bags")
@@ -232,7 +254,9 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--prior-weights", default="", help="empty = the shipped prior")
     ap.add_argument("--qos", choices=["reliable", "best_effort"], default="reliable")
-    ap.add_argument("--rate", type=float, default=1.0, help="playback speed factor")
+    ap.add_argument("--rate", type=float, default=1.0, help="playback speed factor (lossless: an upper bound)")
+    ap.add_argument("--rates", type=float, nargs="+", help="replay the (one) bag at each of these rates")
+    ap.add_argument("--lossy", action="store_true", help="play on the bag clock without lockstep (may drop)")
     ap.add_argument("--idle-timeout", type=float, default=30.0, help="stop waiting after this long without output")
     ap.add_argument("--force", action="store_true", help="replay bags that already have results")
     ap.add_argument("-p", dest="params", action="append", help="node parameter override name:=value")
@@ -240,17 +264,35 @@ def main(argv: "list[str] | None" = None) -> int:
     overrides: dict[str, object] = {"num_hypotheses": args.num_hypotheses, "num_steps": args.steps,
                                     **({"prior_weights": args.prior_weights} if args.prior_weights else {}),
                                     **parse_assignments(args.params, "-p")}
+    if args.rates and len(args.bags) != 1:
+        ap.error("--rates takes exactly one bag")
     try:
-        results = evaluate_bags(args.bags, args.out, overrides, args.qos, args.rate, args.force,
-                                idle_timeout_s=args.idle_timeout)
+        if args.rates:
+            results = [evaluate_bags(args.bags, args.out / f"rate_{rate:g}", overrides, args.qos, rate, args.force,
+                                     idle_timeout_s=args.idle_timeout, lossless=not args.lossy)[0]
+                       for rate in args.rates]
+            table = rates_table(results)
+            (args.out / "rates.json").write_text(json.dumps([{"rate": r["rate"], "wall_s": r["wall_s"],
+                                                              **r["delivery"]} for r in results], indent=2))
+            (args.out / "rates.md").write_text(table)
+        else:
+            results = evaluate_bags(args.bags, args.out, overrides, args.qos, args.rate, args.force,
+                                    idle_timeout_s=args.idle_timeout, lossless=not args.lossy)
     except (FileNotFoundError, ValueError, RuntimeError) as exc:
         print(f"replay_eval: error: {exc}", file=sys.stderr)
         return 1
     for r in results:
         print(markdown(r))
-    if len(results) > 1:
+    if len(results) > 1 and not args.rates:
         print((args.out / "summary.md").read_text())
+    if args.rates:
+        print(table)
     print(f"results in {args.out}")
+    losses = [f"{Path(r['bag']).name} at rate {r['rate']:g}: {r['loss']}" for r in results if r.get("loss")]
+    for line in losses:
+        print(f"replay_eval: {line}", file=sys.stderr)
+    if losses:
+        return 2
     return 0 if all(r["frames_out"] > 0 for r in results) else 1
 
 

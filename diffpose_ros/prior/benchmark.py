@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from diffpose_ros.core.paths import add_data_argument, missing_data_message, use_data_dir
 from diffpose_ros.prior.augment import AugmentConfig, PoseAugmenter
 from diffpose_ros.prior.generate import sample_poses
 from diffpose_ros.prior.mocap import MocapConfig, load_pose_set
@@ -91,10 +92,15 @@ def main() -> None:
     parser.add_argument("--eta", type=float, default=0.0)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/prior_benchmark.json"))
+    add_data_argument(parser)
     args = parser.parse_args()
+    use_data_dir(args.data)
     torch.set_num_threads(1)
     prior = PosePrior.load(args.weights)
-    results = run_benchmark(prior, args.num, tuple(args.steps), args.eta, args.seed)
+    try:
+        results = run_benchmark(prior, args.num, tuple(args.steps), args.eta, args.seed)
+    except FileNotFoundError as exc:
+        raise SystemExit(missing_data_message("prior.benchmark", exc)) from None
     results["_meta"] = {"weights": str(args.weights or "shipped"), "steps_trained": prior.metadata.get("steps"),
                         "num": args.num, "seed": args.seed}
     print(format_table(results))

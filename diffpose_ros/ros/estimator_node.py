@@ -6,9 +6,12 @@ Publishes: ``~/hypotheses`` (diffpose_msgs/PoseHypotheses), ``~/markers`` (visua
 ``~/debug_image`` (sensor_msgs/Image, only built while subscribed), ``/diagnostics``.
 
 The heavy work runs in one worker thread on the newest frame; frames arriving while it is busy are dropped and
-counted (or queued with ``process_every_frame``). A bad message is logged and counted, never fatal: frames over
-the input limits or malformed are refused before they are queued or decoded, each counted by reason
-(``dropped_<reason>`` in /diagnostics). Live parameters (see parameters.py) are applied between frames.
+counted (or queued with ``process_every_frame``, bounded by ``queue.max_frames`` and ``queue.max_bytes``; with
+``lossless`` a full queue blocks the callback instead, so back-pressure reaches the publisher through a RELIABLE
+KEEP_ALL subscription). Frames lost before the callback are counted from sequence-number gaps. A bad message is
+logged and counted, never fatal: frames over the input limits or malformed are refused before they are queued or
+decoded, each counted by reason (``dropped_<reason>`` in /diagnostics). Live parameters (see parameters.py) are
+applied between frames.
 """
 
 from __future__ import annotations
@@ -35,6 +38,7 @@ from diffpose_ros.core.gravity import AccelerometerGravity, quaternion_to_matrix
 from diffpose_ros.core.input_limits import BAD_IMU, PROCESSING_ERROR, REASONS, BadInputError, InputLimits
 from diffpose_ros.estimator import PARAM_FIELDS, EstimatorConfig, PoseEstimator
 from diffpose_ros.ros import conversions, image_conversion, markers
+from diffpose_ros.ros.delivery import SequenceGaps, keep_all_qos
 from diffpose_ros.ros.parameters import BY_NAME, ParameterError, check_value, declare_and_read, qos_profile
 from diffpose_ros.visualization.overlay import draw_overlay
 
@@ -45,6 +49,7 @@ class Frame:
     kind: str  # image | compressed | observations
     msg: object
     received: float = field(default_factory=time.monotonic)
+    size: int = 0  # payload bytes, for the queue's byte bound
 
 
 @dataclass
@@ -52,6 +57,8 @@ class Counters:
     received: int = 0
     processed: int = 0
     dropped_busy: int = 0
+    lost_before_callback: int = 0  # sequence gaps: lost in DDS / the reader history, never seen by the node
+    queue_full_waits: int = 0  # lossless: times the callback waited for queue space (back-pressure)
     dropped_bad_input: int = 0  # sum of the dropped_<reason> counters
     dropped_no_camera_info: int = 0
     fallback_intrinsics: int = 0
@@ -76,13 +83,16 @@ class EstimatorNode(Node):
         self.latency: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=200))
         self._camera_infos: collections.deque = collections.deque(maxlen=50)
         self._last_logged: dict[str, float] = {}
-        self._pending: collections.deque[Frame] = collections.deque(maxlen=1000 if p["process_every_frame"] else 1)
+        self._pending: collections.deque[Frame] = collections.deque()
+        self._pending_bytes = 0
+        self._queue_frames = p["queue.max_frames"] if p["process_every_frame"] or p["lossless"] else 1
+        self._gaps = SequenceGaps()
         self._cv = threading.Condition()
         self._info_cv = threading.Condition()
         self._stop = False
 
         out_qos = qos_profile(p["output_qos.reliability"], p["output_qos.depth"])
-        in_qos = qos_profile(p["image_qos.reliability"], p["image_qos.depth"])
+        in_qos = keep_all_qos() if p["lossless"] else qos_profile(p["image_qos.reliability"], p["image_qos.depth"])
         self.pub_hyp = self.create_publisher(PoseHypotheses, "~/hypotheses", out_qos)
         self.pub_markers = self.create_publisher(MarkerArray, "~/markers", out_qos)
         self.pub_debug = self.create_publisher(Image, "~/debug_image", qos_profile_sensor_data)
@@ -95,7 +105,7 @@ class EstimatorNode(Node):
         kind = p["input"]
         msg_type = {"image": Image, "compressed": CompressedImage, "observations": Observations2D}[kind]
         topic = {"image": "image", "compressed": "compressed_image", "observations": "observations"}[kind]
-        self.create_subscription(msg_type, topic, lambda m: self._on_message(m, kind), in_qos)
+        self.create_subscription(msg_type, topic, lambda m, info: self._on_message(m, kind, info), in_qos)
         self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="estimator", daemon=True)
@@ -138,8 +148,9 @@ class EstimatorNode(Node):
             return g
         return None
 
-    def _on_message(self, msg, kind: str) -> None:
+    def _on_message(self, msg, kind: str, info: "dict | None" = None) -> None:
         """Refuse a frame over the input limits or malformed (counted by reason) before it is queued."""
+        self.counters.lost_before_callback += self._gaps.update(info)
         t0 = time.perf_counter()
         try:
             if kind == "image":
@@ -157,11 +168,22 @@ class EstimatorNode(Node):
 
     def _on_frame(self, msg, kind: str) -> None:
         self.counters.received += 1
+        size = _payload_bytes(msg)
         with self._cv:
-            if len(self._pending) == self._pending.maxlen:
+            def full() -> bool:
+                return bool(self._pending) and (len(self._pending) >= self._queue_frames
+                                                or self._pending_bytes + size > self.params["queue.max_bytes"])
+
+            if self.params["lossless"] and full():  # back-pressure: wait for the worker, never drop
+                self.counters.queue_full_waits += 1
+                while full() and not self._stop:
+                    self._cv.wait(0.5)
+            while full():
+                self._pending_bytes -= self._pending.popleft().size
                 self.counters.dropped_busy += 1
-            self._pending.append(Frame(msg.header, kind, msg))
-            self._cv.notify()
+            self._pending.append(Frame(msg.header, kind, msg, size=size))
+            self._pending_bytes += size
+            self._cv.notify_all()
 
     # ---------------------------------------------------------------- worker
     def _work(self) -> None:
@@ -172,6 +194,8 @@ class EstimatorNode(Node):
                 if self._stop:
                     return
                 frame = self._pending.popleft()
+                self._pending_bytes -= frame.size
+                self._cv.notify_all()  # a lossless callback may be waiting for space
             with self._config_lock:
                 t0 = time.perf_counter()
                 try:
@@ -336,6 +360,13 @@ def _fit_camera(camera: PinholeCamera, width: int, height: int, warn) -> Pinhole
         return PinholeCamera(camera.fx * sx, camera.fy * sy, camera.cx * sx, camera.cy * sy, width, height,
                              camera.distortion)
     return camera
+
+
+def _payload_bytes(msg) -> int:
+    """Approximate memory of a frame: image bytes, or heatmaps + keypoints of an Observations2D."""
+    if hasattr(msg, "data"):
+        return len(msg.data)
+    return sum(4 * len(p.heatmaps) + 16 * len(p.keypoints) for p in getattr(msg, "people", ()))
 
 
 def _stamp(header) -> float:

@@ -104,6 +104,12 @@ PARAMS: tuple[Param, ...] = (
     Param("output_qos.reliability", "reliable", "reliability of the outputs", *_choice("best_effort", "reliable")),
     Param("output_qos.depth", 10, "queue depth of the outputs", *_range(1, 1000)),
     Param("process_every_frame", False, "queue frames instead of processing only the newest (replay evaluation)"),
+    Param("queue.max_frames", 100, "frames queued with process_every_frame / lossless (more: the oldest is dropped, "
+          "or the callback waits when lossless)", *_range(1, 100000)),
+    Param("queue.max_bytes", 256 * 2**20, "payload bytes queued with process_every_frame / lossless (same rule)",
+          *_range(1, 2**40)),
+    Param("lossless", False, "never drop a frame: RELIABLE KEEP_ALL input, a full queue blocks the callback "
+          "(back-pressure to the publisher) instead of dropping; for replay evaluation, not for live cameras"),
     Param("camera_info_sync_tolerance", 0.02, "max |image stamp - camera_info stamp| in seconds to pair them",
           *_range(0.0, 10.0), live=True),
     Param("camera_info_wait", 0.1, "seconds a frame waits for the CameraInfo with its stamp before the nearest "

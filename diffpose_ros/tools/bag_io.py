@@ -86,6 +86,13 @@ def bag_topics(path: "str | Path") -> dict[str, str]:
         raise BagError(f"cannot read bag {path}: {type(exc).__name__}: {exc}") from exc
 
 
+def bag_message_count(path: "str | Path", topics: "list[str] | None" = None) -> int:
+    """Messages in a bag (on ``topics``), from its index: for progress-bar totals."""
+    path = _existing(path)
+    with AnyReader([path], default_typestore=typestore()) as reader:
+        return sum(c.msgcount for c in reader.connections if topics is None or c.topic in topics)
+
+
 def stamp_from_cdr(raw: bytes) -> int:
     """Header stamp (ns) of a CDR message whose first field is std_msgs/Header (Image, CameraInfo, ...)."""
     import struct

@@ -3,6 +3,8 @@
     bag_recorder OUT_DIR /estimator/hypotheses /estimator/markers [--duration 10] [--storage mcap]
 
 Topic types are discovered from the graph; a topic that does not exist yet is picked up when it appears.
+The default QoS is RELIABLE + KEEP_ALL (nothing is overwritten before it is written); messages lost anyway
+(best-effort publishers, KEEP_LAST history) are counted per topic from publisher sequence-number gaps.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
 
+from diffpose_ros.ros.delivery import SequenceGaps, keep_all_qos
 from diffpose_ros.ros.parameters import qos_profile
 from diffpose_ros.tools.bag_io import open_writer, typestore
 from diffpose_ros.tools.bag_player import message_class
@@ -29,11 +32,12 @@ class BagRecorder:
     def __init__(self, node: Node, out: "str | Path", topics: list[str], storage: str = "mcap",
                  qos: QoSProfile | None = None, types: "dict[str, str] | None" = None) -> None:
         self.node, self.topics = node, list(topics)
-        self.qos = qos or qos_profile("reliable", 100)
+        self.qos = qos or keep_all_qos()
         self.writer = open_writer(out, storage)
         self.writer.open()
         self.connections: dict[str, object] = {}
         self.counts: dict[str, int] = {t: 0 for t in topics}
+        self.gaps: dict[str, SequenceGaps] = {t: SequenceGaps() for t in topics}
         self._lock = threading.Lock()
         for topic, msgtype in (types or {}).items():
             self._subscribe(topic, msgtype)
@@ -43,7 +47,8 @@ class BagRecorder:
         conn = self.writer.add_connection(topic, msgtype, typestore=typestore())
         self.connections[topic] = conn
 
-        def on_msg(raw: bytes, conn=conn, topic=topic) -> None:
+        def on_msg(raw: bytes, info, conn=conn, topic=topic) -> None:
+            self.gaps[topic].update(info)
             with self._lock:
                 if self.writer is not None:
                     self.writer.write(conn, time.time_ns(), raw)
@@ -58,6 +63,10 @@ class BagRecorder:
             if topic not in self.connections and graph.get(topic):
                 self._subscribe(topic, graph[topic][0])
 
+    def lost(self) -> dict[str, int]:
+        """Messages per topic lost before they reached the recorder (sequence gaps)."""
+        return {t: g.lost for t, g in self.gaps.items()}
+
     def close(self) -> dict[str, int]:
         with self._lock:
             if self.writer is not None:
@@ -71,14 +80,16 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("out", type=Path, help="output bag directory (must not exist)")
     ap.add_argument("topics", nargs="+")
     ap.add_argument("--storage", choices=["mcap", "sqlite3"], default="mcap")
-    ap.add_argument("--qos", choices=["reliable", "best_effort"], default="reliable")
+    ap.add_argument("--qos", choices=["keep_all", "reliable", "best_effort"], default="keep_all",
+                    help="keep_all = RELIABLE + KEEP_ALL (lossless for reliable publishers)")
     ap.add_argument("--duration", type=float, default=0.0, help="seconds to record (0 = until Ctrl-C)")
     args = ap.parse_args(argv)
-    rclpy.init()
+    rclpy.init(args=[])  # our options are not ROS arguments
     node = rclpy.create_node("bag_recorder")
     recorder = None
     try:
-        recorder = BagRecorder(node, args.out, args.topics, args.storage, qos_profile(args.qos, 100))
+        qos = keep_all_qos() if args.qos == "keep_all" else qos_profile(args.qos, 100)
+        recorder = BagRecorder(node, args.out, args.topics, args.storage, qos)
         t_end = time.monotonic() + args.duration if args.duration > 0 else float("inf")
         while rclpy.ok() and time.monotonic() < t_end:
             rclpy.spin_once(node, timeout_sec=0.1)
@@ -90,7 +101,7 @@ def main(argv: "list[str] | None" = None) -> int:
         return 1
     finally:
         if recorder is not None:
-            print(f"recorded {recorder.close()} into {args.out}")
+            print(f"recorded {recorder.close()} into {args.out}; lost before the recorder: {recorder.lost()}")
         node.destroy_node()
         rclpy.try_shutdown()
     return 0

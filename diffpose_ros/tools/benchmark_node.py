@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from diffpose_ros.core.camera import PinholeCamera
-from diffpose_ros.core.paths import shared_data_dir
+from diffpose_ros.core.paths import add_data_argument, missing_data_message, use_data_dir
 from diffpose_ros.tools.bag_io import parse_assignments
 from diffpose_ros.tools.demo import run_demo
 from diffpose_ros.tools.video_to_bag import iter_frames, write_bag
@@ -24,17 +24,25 @@ from diffpose_ros.tools.video_to_bag import iter_frames, write_bag
 
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--image", type=Path, default=shared_data_dir() / "images" / "messi5.jpg")
+    ap.add_argument("--image", type=Path, default=None,
+                    help="the photo to loop (default: images/messi5.jpg of the development data)")
+    add_data_argument(ap)
     ap.add_argument("--fps", type=float, default=30.0, help="input frame rate")
     ap.add_argument("--frames", type=int, default=150)
     ap.add_argument("--out", type=Path, default=Path("out/benchmark_node"))
     ap.add_argument("-p", dest="params", action="append", help="node parameter override name:=value")
     args = ap.parse_args(argv)
+    args.image = args.image or use_data_dir(args.data) / "images" / "messi5.jpg"
+    if not args.image.is_file():
+        print(missing_data_message("benchmark_node", FileNotFoundError(f"image not found: {args.image} "
+                                                                       "(pass --image PATH)")), file=sys.stderr)
+        return 2
     overrides = {"num_hypotheses": 16, "process_every_frame": False, **parse_assignments(args.params, "-p")}
     with tempfile.TemporaryDirectory() as tmp:
         bag = Path(tmp) / "input"
         write_bag(iter_frames([args.image], loop=args.frames), bag, args.fps,
-                  lambda w, h: PinholeCamera.from_fov(w, h, 60.0), "camera_optical_frame", compressed=True)
+                  lambda w, h: PinholeCamera.from_fov(w, h, 60.0), "camera_optical_frame", compressed=True,
+                  total=args.frames)
         summary = run_demo(bag, args.out, overrides, num_render=1)
     result = {
         "input_fps": args.fps, "frames_in": summary["frames_in"], "frames_out": summary["frames_out"],

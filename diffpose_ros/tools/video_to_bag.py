@@ -80,11 +80,32 @@ def camera_info_msg(ts, camera: PinholeCamera, header):
                       roi=RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
 
 
+def count_frames(inputs: list[Path], loop: int = 1, every: int = 1, start: int = 0) -> int | None:
+    """How many frames :func:`iter_frames` yields (video frame counts from the container; None if unknown)."""
+    n = 0
+    for path in inputs:
+        if path.is_dir():
+            n += len(sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[::every])
+        elif path.suffix.lower() in IMAGE_SUFFIXES:
+            n += 1
+        else:
+            cap = cv2.VideoCapture(str(path))
+            frames = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+            cap.release()
+            if frames <= 0:
+                return None
+            n += -(-max(frames - start, 0) // every)
+    return n * max(1, loop)
+
+
 def write_bag(frames: "Iterator[np.ndarray]", out: Path, fps: float, camera_fn, frame_id: str, compressed: bool,
               image_topic: str = "/camera/image_raw", info_topic: str = "/camera/camera_info",
               start_ns: int = 1_700_000_000 * 10**9, jpeg_quality: int = 85, max_frames: int = 0,
-              storage: str = "mcap") -> int:
-    """Write frames (BGR) + CameraInfo at ``fps`` into a new bag; returns the number of frames."""
+              storage: str = "mcap", total: int | None = None, progress: bool = True) -> int:
+    """Write frames (BGR) + CameraInfo at ``fps`` into a new bag; returns the number of frames.
+
+    ``total`` (frames expected, e.g. from :func:`count_frames`) gives the progress bar its end.
+    """
     ts = typestore()
     Header = ts.types["std_msgs/msg/Header"]
     Time = ts.types["builtin_interfaces/msg/Time"]
@@ -96,7 +117,9 @@ def write_bag(frames: "Iterator[np.ndarray]", out: Path, fps: float, camera_fn, 
         else:
             img_conn = writer.add_connection(image_topic, "sensor_msgs/msg/Image", typestore=ts)
         info_conn = writer.add_connection(info_topic, "sensor_msgs/msg/CameraInfo", typestore=ts)
-        for frame in tqdm(frames, desc=f"write {out.name}", unit="frame"):
+        if max_frames:
+            total = min(total, max_frames) if total else max_frames
+        for frame in tqdm(frames, desc=f"write {out.name}", unit="frame", total=total, disable=not progress):
             if max_frames and n >= max_frames:
                 break
             t_ns = start_ns + round(n * 1e9 / fps)
@@ -156,7 +179,7 @@ def main(argv: "list[str] | None" = None) -> int:
     try:
         frames = (transform(f, crop, args.scale) for f in iter_frames(inputs, args.loop, args.every, args.start_frame))
         n = write_bag(frames, out, args.fps, camera_fn, args.frame_id, args.compressed, max_frames=args.max_frames,
-                      storage=args.storage)
+                      storage=args.storage, total=count_frames(inputs, args.loop, args.every, args.start_frame))
     except (ValueError, FileExistsError) as exc:
         print(f"video_to_bag: error: {exc}", file=sys.stderr)
         return 1
