@@ -34,7 +34,16 @@ class EstimatorConfig:
     min_presence: float = 0.5
     min_joint_score: float = 0.2
     detector_threads: int = 2
-    tracking: bool = True
+    tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
+    track_min_hits: int = 2  # matches before a track is confirmed
+    track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
+    warm_start: bool = True  # start a tracked person's sampler from its previous hypotheses, re-noised
+    warm_strength: float = 0.5  # fraction of the denoising steps run on warm frames
+    warm_max_residual: float = 0.25  # warm only if the previous pose fits the new 2D (residual / box height)
+    smooth_depth: bool = True  # constant-velocity Kalman filter on each track's log pelvis depth
+    depth_meas_std: float = 0.08  # log-depth noise of one frame's estimate
+    depth_accel_std: float = 0.01  # log-depth velocity change per frame
+    batch_people: bool = True  # all people of a frame in one sampler batch
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> "EstimatorConfig":
@@ -47,6 +56,11 @@ class EstimatorConfig:
             max_people=p["detector.max_people"], min_detection_score=p["detector.min_detection_score"],
             min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],
             detector_threads=p["detector.threads"], tracking=p["detector.tracking"],
+            track_min_hits=p["tracking.min_hits"], track_max_lost=p["tracking.max_lost"],
+            warm_start=p["temporal.warm_start"], warm_strength=p["temporal.warm_strength"],
+            warm_max_residual=p["temporal.warm_max_residual"], smooth_depth=p["temporal.smooth_depth"],
+            depth_meas_std=p["temporal.depth_meas_std"], depth_accel_std=p["temporal.depth_accel_std"],
+            batch_people=p["batch_people"],
         )
 
 
@@ -94,6 +108,20 @@ class PoseEstimator:
                                      guidance_scale=c.guidance_scale, guidance_iters=c.guidance_iters, eta=c.eta,
                                      seed=None if c.seed < 0 else c.seed, min_score=c.min_joint_score)
         self._detector = detector
+        self.tracker = None
+        if c.tracking:
+            from diffpose_ros.tracking.tracker import PersonTracker, TrackerConfig
+
+            self.tracker = PersonTracker(TrackerConfig(min_hits=c.track_min_hits, max_lost=c.track_max_lost))
+        self._memory: dict = {}  # track id -> TrackMemory
+        self._frame = 0
+
+    def reset(self) -> None:
+        """Forget all tracks (a new video)."""
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._memory.clear()
+        self._frame = 0
 
     @property
     def detector(self):
@@ -113,25 +141,78 @@ class PoseEstimator:
         return self._detector
 
     def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera) -> FrameEstimate:
-        """Detect people in an RGB (or grey) image and sample hypotheses for each."""
+        """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame)."""
         t0 = time.perf_counter()
         observations = self.detector.detect(image_rgb)
+        if self.tracker is not None:
+            observations = self.tracker.update(observations)
         detect_ms = 1e3 * (time.perf_counter() - t0)
         frame = self.estimate_from_observations(observations, camera)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         return frame
 
     def estimate_from_observations(self, observations, camera: PinholeCamera) -> FrameEstimate:
-        """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image."""
+        """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
+
+        Observations without a ``track_id`` get one from the identity tracker (when ``tracking``); tracked
+        people are warm-started from their previous frame and their depth is filtered (``temporal.*``).
+        """
+        from diffpose_ros.tracking.temporal import LogDepthFilter, TrackMemory, rescale_about_camera
+
+        c = self.config
         t0 = time.perf_counter()
+        observations = list(observations)
+        if self.tracker is not None and any(getattr(o, "track_id", -1) < 0 for o in observations):
+            observations = self.tracker.update(observations)
+        self._frame += 1
+        tracks = [int(o.track_id) if c.tracking and getattr(o, "track_id", -1) >= 0 else -1 for o in observations]
+        memories = [self._memory.get(t) if t >= 0 and tracks.count(t) == 1 else None for t in tracks]
+        inits = [self._warm_init(mem, obs, camera) for mem, obs in zip(memories, observations)]
+        if c.batch_people:
+            results = self.sampler.sample_many(observations, camera, inits=inits, init_strength=c.warm_strength)
+        else:
+            results = [self.sampler.sample(o, camera, init=i, init_strength=c.warm_strength)
+                       for o, i in zip(observations, inits)]
         people = []
-        for i, obs in enumerate(observations):
-            result = self.sampler.sample(obs, camera)
-            track = obs.track_id if getattr(obs, "track_id", -1) >= 0 else i
-            used = np.where(np.asarray(obs.scores) >= self.config.min_joint_score, obs.scores, 0.0)
-            people.append(PersonEstimate(
-                track_id=int(track), detection_score=float(obs.score), keypoints=np.asarray(obs.keypoints),
-                keypoint_scores=np.asarray(used, dtype=np.float64), hypotheses=result.poses_camera,
-                weights=result.weights, mean=result.mean, spread=result.spread,
-                translation_is_metric=result.translation_is_metric, observation=obs))
-        return FrameEstimate(people, {"sample": 1e3 * (time.perf_counter() - t0)})
+        for i, (obs, result, track, mem) in enumerate(zip(observations, results, tracks, memories)):
+            used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
+            person = PersonEstimate(
+                track_id=track if track >= 0 else i, detection_score=float(obs.score),
+                keypoints=np.asarray(obs.keypoints), keypoint_scores=np.asarray(used, dtype=np.float64),
+                hypotheses=result.poses_camera, weights=result.weights, mean=result.mean, spread=result.spread,
+                translation_is_metric=result.translation_is_metric, observation=obs)
+            if track >= 0:
+                fresh = mem is None or self._frame - mem.last_frame > c.track_max_lost
+                if fresh:
+                    mem = self._memory[track] = TrackMemory(LogDepthFilter(c.depth_accel_std, c.depth_meas_std))
+                depth = float(person.mean[0, 2])
+                if c.smooth_depth and not result.translation_is_metric and depth > 0:
+                    smoothed = mem.depth.update(depth, float(max(self._frame - mem.last_frame, 1)) if not fresh
+                                                else 1.0)
+                    person = rescale_about_camera(person, smoothed / depth)
+                mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
+                mem.depth_m = float(person.mean[0, 2])
+                mem.last_frame = self._frame
+            people.append(person)
+        self._memory = {t: m for t, m in self._memory.items() if self._frame - m.last_frame <= c.track_max_lost}
+        warm = sum(i is not None for i in inits)
+        return FrameEstimate(people, {"sample": 1e3 * (time.perf_counter() - t0), "warm_people": float(warm)})
+
+    def _warm_init(self, mem, obs, camera: PinholeCamera) -> np.ndarray | None:
+        """The track's previous root-relative hypotheses if they still explain the new 2D, else None (cold)."""
+        c = self.config
+        if (not c.warm_start or mem is None or mem.hypotheses_rr is None or self._frame - mem.last_frame != 1
+                or mem.hypotheses_rr.shape[0] != self.sampler.num_hypotheses):
+            return None
+        kp = np.asarray(obs.keypoints, dtype=np.float64)
+        ok = np.isfinite(kp).all(1) & (np.asarray(obs.scores) >= c.min_joint_score)
+        if ok.sum() < 4:
+            return None
+        # The previous mean pose at the new pelvis ray and depth: 2D shape residual after centring.
+        prev = mem.hypotheses_rr.mean(0)
+        proj = camera.project(prev + np.array([0.0, 0.0, mem.depth_m]))
+        a, b = proj[ok] - proj[ok].mean(0), kp[ok] - kp[ok].mean(0)
+        scale = float((a * b).sum() / max((a * a).sum(), 1e-9))
+        size = float(np.ptp(kp[ok], axis=0).max())
+        residual = float(np.linalg.norm(scale * a - b, axis=1).mean()) / max(size, 1.0)
+        return mem.hypotheses_rr if residual <= c.warm_max_residual and scale > 0 else None
