@@ -38,11 +38,15 @@ class EstimatorConfig:
     track_min_hits: int = 2  # matches before a track is confirmed
     track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
     warm_start: bool = True  # start a tracked person's sampler from its previous hypotheses, re-noised
-    warm_strength: float = 0.5  # fraction of the denoising steps run on warm frames
+    warm_strength: float = 0.3  # fraction of the denoising steps run on warm frames
     warm_max_residual: float = 0.25  # warm only if the previous pose fits the new 2D (residual / box height)
+    weight_memory: float = 0.5  # warm frames: weights *= previous weights ** this (hypotheses persist; 0 = off)
     smooth_depth: bool = True  # constant-velocity Kalman filter on each track's log pelvis depth
-    depth_meas_std: float = 0.08  # log-depth noise of one frame's estimate
+    depth_meas_std: float = 0.12  # log-depth noise of one frame's estimate
     depth_accel_std: float = 0.01  # log-depth velocity change per frame
+    smooth_pose: bool = True  # warm frames: constant-velocity Kalman filter on each hypothesis' joints
+    pose_meas_std: float = 0.05  # metres: joint noise of one frame's hypothesis
+    pose_accel_std: float = 0.03  # metres / frame^2: joint acceleration of real motion
     batch_people: bool = True  # all people of a frame in one sampler batch
 
     @classmethod
@@ -58,8 +62,11 @@ class EstimatorConfig:
             detector_threads=p["detector.threads"], tracking=p["detector.tracking"],
             track_min_hits=p["tracking.min_hits"], track_max_lost=p["tracking.max_lost"],
             warm_start=p["temporal.warm_start"], warm_strength=p["temporal.warm_strength"],
-            warm_max_residual=p["temporal.warm_max_residual"], smooth_depth=p["temporal.smooth_depth"],
+            warm_max_residual=p["temporal.warm_max_residual"], weight_memory=p["temporal.weight_memory"],
+            smooth_depth=p["temporal.smooth_depth"],
             depth_meas_std=p["temporal.depth_meas_std"], depth_accel_std=p["temporal.depth_accel_std"],
+            smooth_pose=p["temporal.smooth_pose"], pose_meas_std=p["temporal.pose_meas_std"],
+            pose_accel_std=p["temporal.pose_accel_std"],
             batch_people=p["batch_people"],
         )
 
@@ -157,7 +164,7 @@ class PoseEstimator:
         Observations without a ``track_id`` get one from the identity tracker (when ``tracking``); tracked
         people are warm-started from their previous frame and their depth is filtered (``temporal.*``).
         """
-        from diffpose_ros.tracking.temporal import LogDepthFilter, TrackMemory, rescale_about_camera
+        from diffpose_ros.tracking.temporal import ConstantVelocityFilter, TrackMemory, rescale_about_camera
 
         c = self.config
         t0 = time.perf_counter()
@@ -174,8 +181,10 @@ class PoseEstimator:
             results = [self.sampler.sample(o, camera, init=i, init_strength=c.warm_strength)
                        for o, i in zip(observations, inits)]
         people = []
-        for i, (obs, result, track, mem) in enumerate(zip(observations, results, tracks, memories)):
+        for i, (obs, result, track, mem, init) in enumerate(zip(observations, results, tracks, memories, inits)):
             used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
+            if init is not None and c.weight_memory > 0 and mem.weights is not None:
+                result = _carry_weights(result, mem.weights, c.weight_memory)
             person = PersonEstimate(
                 track_id=track if track >= 0 else i, detection_score=float(obs.score),
                 keypoints=np.asarray(obs.keypoints), keypoint_scores=np.asarray(used, dtype=np.float64),
@@ -184,14 +193,21 @@ class PoseEstimator:
             if track >= 0:
                 fresh = mem is None or self._frame - mem.last_frame > c.track_max_lost
                 if fresh:
-                    mem = self._memory[track] = TrackMemory(LogDepthFilter(c.depth_accel_std, c.depth_meas_std))
+                    mem = self._memory[track] = TrackMemory(ConstantVelocityFilter(c.depth_accel_std, c.depth_meas_std),
+                                                            ConstantVelocityFilter(c.pose_accel_std, c.pose_meas_std))
+                dt = float(max(self._frame - mem.last_frame, 1)) if not fresh else 1.0
+                if c.smooth_pose:
+                    if init is None:  # cold: no hypothesis correspondence with the past
+                        mem.pose.x = None
+                    person = _replace_root_relative(person, mem.pose.update(
+                        person.hypotheses - person.hypotheses[:, :1], dt))
                 depth = float(person.mean[0, 2])
                 if c.smooth_depth and not result.translation_is_metric and depth > 0:
-                    smoothed = mem.depth.update(depth, float(max(self._frame - mem.last_frame, 1)) if not fresh
-                                                else 1.0)
+                    smoothed = float(np.exp(mem.depth.update(np.log([depth]), dt)[0]))
                     person = rescale_about_camera(person, smoothed / depth)
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
                 mem.depth_m = float(person.mean[0, 2])
+                mem.weights = person.weights
                 mem.last_frame = self._frame
             people.append(person)
         self._memory = {t: m for t, m in self._memory.items() if self._frame - m.last_frame <= c.track_max_lost}
@@ -216,3 +232,28 @@ class PoseEstimator:
         size = float(np.ptp(kp[ok], axis=0).max())
         residual = float(np.linalg.norm(scale * a - b, axis=1).mean()) / max(size, 1.0)
         return mem.hypotheses_rr if residual <= c.warm_max_residual and scale > 0 else None
+
+
+def _carry_weights(result, previous: np.ndarray, power: float):
+    """Warm-started hypothesis i continues hypothesis i: its weight keeps ``previous ** power`` of its past
+    (a particle filter's weight update with forgetting); mean and spread follow the new weights."""
+    import dataclasses
+
+    w = np.asarray(result.weights, dtype=np.float64) * np.power(np.maximum(previous, 1e-12), power)
+    w = w / w.sum()
+    rr = result.poses_root_relative.astype(np.float64)
+    mean_rr = np.einsum("m,mjk->jk", w, rr)
+    mean = np.einsum("m,mjk->jk", w, result.poses_camera.astype(np.float64))
+    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+    return dataclasses.replace(result, weights=w, mean=mean, mean_root_relative=mean_rr, spread=spread)
+
+
+def _replace_root_relative(person: PersonEstimate, rr: np.ndarray) -> PersonEstimate:
+    """The person with root-relative hypotheses ``rr`` [m, 17, 3] at the same pelvis positions."""
+    import dataclasses
+
+    hyp = rr + person.hypotheses[:, :1]
+    w = np.asarray(person.weights, dtype=np.float64)
+    mean_rr = np.einsum("m,mjk->jk", w, rr)
+    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+    return dataclasses.replace(person, hypotheses=hyp, mean=np.einsum("m,mjk->jk", w, hyp), spread=spread)

@@ -1,4 +1,4 @@
-"""Temporal coherence per track: a constant-velocity Kalman filter on log pelvis depth, and track memory.
+"""Temporal coherence per track: constant-velocity Kalman filters on log pelvis depth and on the hypotheses.
 
 Scaling a whole camera-frame skeleton about the camera centre leaves every 2D projection unchanged (the
 monocular depth/size ambiguity), so the filtered depth is applied as one scale factor per frame: depth and
@@ -7,51 +7,53 @@ body size of a track move smoothly while the hypotheses stay exactly as consiste
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 
-@dataclass
-class LogDepthFilter:
-    """1D constant-velocity Kalman filter on ``log(depth)`` (units: frames).
+class ConstantVelocityFilter:
+    """Independent constant-velocity Kalman filters on every element of an array (units: frames).
 
-    ``accel_std``: expected change of the log-depth velocity per frame (a walking person at 4 m changes
-    depth by ~3% per 0.1 s); ``meas_std``: log-depth noise of one frame's estimate.
+    ``accel_std``: expected change of velocity per frame; ``meas_std``: noise of one measurement. The
+    first measurement initialises (position = measurement, velocity 0).
     """
 
-    accel_std: float = 0.01
-    meas_std: float = 0.08
-    x: np.ndarray | None = None  # [log depth, velocity per frame]
-    P: np.ndarray = field(default_factory=lambda: np.eye(2))
+    def __init__(self, accel_std: float, meas_std: float) -> None:
+        self.accel_std, self.meas_std = float(accel_std), float(meas_std)
+        self.x: np.ndarray | None = None  # [..., 2] position, velocity
+        self.P: np.ndarray | None = None  # [..., 3] covariance entries pp, pv, vv
 
-    def update(self, depth: float, dt: float = 1.0) -> float:
-        """Add one measurement ``dt`` frames after the previous; returns the filtered depth."""
-        z = math.log(max(float(depth), 1e-3))
+    def update(self, z: np.ndarray, dt: float = 1.0) -> np.ndarray:
+        """Add one measurement ``dt`` frames after the previous; returns the filtered positions."""
+        z = np.asarray(z, dtype=np.float64)
         r = self.meas_std ** 2
-        if self.x is None:
-            self.x = np.array([z, 0.0])
-            self.P = np.diag([r, (2 * self.meas_std) ** 2])
-            return float(depth)
-        F = np.array([[1.0, dt], [0.0, 1.0]])
-        G = np.array([0.5 * dt * dt, dt])
-        self.x = F @ self.x
-        self.P = F @ self.P @ F.T + np.outer(G, G) * self.accel_std ** 2
-        S = self.P[0, 0] + r
-        K = self.P[:, 0] / S
-        self.x = self.x + K * (z - self.x[0])
-        self.P = self.P - np.outer(K, self.P[0])
-        return float(math.exp(self.x[0]))
+        if self.x is None or self.x.shape[:-1] != z.shape:
+            self.x = np.stack([z, np.zeros_like(z)], -1)
+            self.P = np.stack([np.full_like(z, r), np.zeros_like(z), np.full_like(z, 4 * r)], -1)
+            return z.copy()
+        q = self.accel_std ** 2
+        pp, pv, vv = self.P[..., 0], self.P[..., 1], self.P[..., 2]
+        pos = self.x[..., 0] + dt * self.x[..., 1]
+        pp = pp + 2 * dt * pv + dt * dt * vv + 0.25 * dt ** 4 * q
+        pv = pv + dt * vv + 0.5 * dt ** 3 * q
+        vv = vv + dt * dt * q
+        k0, k1 = pp / (pp + r), pv / (pp + r)
+        innov = z - pos
+        self.x = np.stack([pos + k0 * innov, self.x[..., 1] + k1 * innov], -1)
+        self.P = np.stack([(1 - k0) * pp, (1 - k0) * pv, vv - k1 * pv], -1)
+        return self.x[..., 0].copy()
 
 
 @dataclass
 class TrackMemory:
     """What one track carries from frame to frame."""
 
-    depth: LogDepthFilter
+    depth: ConstantVelocityFilter  # on log pelvis depth
+    pose: ConstantVelocityFilter  # on the root-relative hypotheses [m, 17, 3] (warm frames keep hypothesis i)
     hypotheses_rr: np.ndarray | None = None  # [m, 17, 3] last output, root-relative (warm start)
     depth_m: float = 4.0  # last output pelvis depth
+    weights: np.ndarray | None = None  # [m] last output weights
     last_frame: int = -1
 
 
