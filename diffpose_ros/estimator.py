@@ -152,7 +152,7 @@ class PoseEstimator:
         t0 = time.perf_counter()
         observations = self.detector.detect(image_rgb)
         if self.tracker is not None:
-            observations = self.tracker.update(observations)
+            observations = self.tracker.update(observations, image_rgb)
         detect_ms = 1e3 * (time.perf_counter() - t0)
         frame = self.estimate_from_observations(observations, camera)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}

@@ -119,16 +119,15 @@ class MocapScene:
 
 
 def identity_switches(person_index: list[list[int]], track_ids: list[list[int]]) -> dict[str, int]:
-    """MOT-style identity switches: per ground-truth person, changes of its track id between observed
-    frames (``switches``); and track ids that were ever given to more than one person (``merged_ids``)."""
+    """Identity errors of per-frame track ids against per-frame ground-truth persons: ``switches`` (MOT: a
+    person's id differs from the id it had when last observed) and ``transfers`` (an id passes from one person
+    to another -- what a switch looks like from the id's side)."""
     last: dict[int, int] = {}
-    owners: dict[int, set[int]] = {}
-    switches = 0
+    owner: dict[int, int] = {}
+    switches = transfers = 0
     for people, ids in zip(person_index, track_ids):
         for p, t in zip(people, ids):
-            if p in last and last[p] != t:
-                switches += 1
-            last[p] = t
-            owners.setdefault(t, set()).add(p)
-    return {"switches": switches, "merged_ids": sum(len(v) > 1 for v in owners.values()),
-            "ids_used": len(owners)}
+            switches += p in last and last[p] != t
+            transfers += t in owner and owner[t] != p
+            last[p], owner[t] = t, p
+    return {"switches": int(switches), "transfers": int(transfers), "ids_used": len(owner)}

@@ -18,6 +18,7 @@ from enum import StrEnum
 
 import numpy as np
 
+from .appearance import appearance_distance, colour_descriptor
 from .assignment import box_iou_matrix, min_cost_assignment, oks_matrix
 
 
@@ -40,6 +41,9 @@ class TrackerConfig:
     max_lost: int = 10  # frames a confirmed track may go unmatched before it ends
     min_joint_score: float = 0.2  # joints below this do not count in OKS
     velocity_damping: float = 0.9  # coasting tracks' velocity decays by this per missed frame
+    max_appearance: float = 0.6  # with an image: colour-histogram distance above this forbids a match
+    appearance_weight: float = 0.3  # added cost per unit of colour distance
+    appearance_memory: float = 0.7  # a track's colour model keeps this much of its past per match
 
 
 class BoxKalman:
@@ -90,6 +94,7 @@ class Track:
     hits: int = 1
     misses: int = 0
     age: int = 0
+    appearance: np.ndarray | None = None  # [2, 64] colour model (None: no image seen)
 
     def predicted_keypoints(self) -> np.ndarray:
         """Last keypoints moved and scaled with the predicted box."""
@@ -124,8 +129,11 @@ class PersonTracker:
     def live_ids(self) -> set[int]:
         return {t.track_id for t in self.tracks}
 
-    def update(self, observations: list) -> list:
-        """Assign ids to this frame's ``PersonObservation``s (their own ``track_id`` is ignored)."""
+    def update(self, observations: list, image_rgb: np.ndarray | None = None) -> list:
+        """Assign ids to this frame's ``PersonObservation``s (their own ``track_id`` is ignored).
+
+        With the frame's image, a colour model per track vetoes matches to someone who looks different.
+        """
         c = self.config
         self.stats.frames += 1
         self.stats.ended_ids = []
@@ -134,6 +142,7 @@ class PersonTracker:
                         for o in observations]).reshape(-1, 17, 2)
         vis = np.array([(np.asarray(o.scores) >= c.min_joint_score) & np.isfinite(np.asarray(o.keypoints)).all(1)
                         for o in observations]).reshape(-1, 17)
+        looks = [colour_descriptor(image_rgb, k) for k in kps] if image_rgb is not None else [None] * len(kps)
         for t in self.tracks:
             t.kalman.predict(c.velocity_damping if t.misses else 1.0)
             t.age += 1
@@ -147,7 +156,8 @@ class PersonTracker:
             area = np.prod(np.maximum(pred_boxes[:, 2:] - pred_boxes[:, :2], 1.0), axis=1)
             sim = c.iou_weight * box_iou_matrix(pred_boxes, boxes) + (1 - c.iou_weight) * oks_matrix(
                 pred_kps, pred_vis, kps, vis, area)
-            for r, d in min_cost_assignment(1.0 - sim, c.max_cost):
+            cost = np.where(1.0 - sim <= c.max_cost, 1.0 - sim, np.inf) + self._appearance_cost(active, looks)
+            for r, d in min_cost_assignment(cost):
                 matches[d] = active[r]
         # Stage 2: every unmatched track (lost ones included) by a motion gate on the rest.
         open_tracks = [i for i, t in enumerate(self.tracks) if i not in matches.values()
@@ -165,6 +175,7 @@ class PersonTracker:
                     ratio = max(dwh[1], 1.0) / max(pwh[1], 1.0)
                     if dist <= gate and 1 / c.max_size_ratio <= ratio <= c.max_size_ratio:
                         cost[a, b] = dist / gate + abs(np.log(ratio))
+            cost = cost + self._appearance_cost(open_tracks, [looks[d] for d in rest])
             for a, b in min_cost_assignment(cost):
                 matches[rest[b]] = open_tracks[a]
         # Update matched tracks, age the others, start new ones.
@@ -177,6 +188,7 @@ class PersonTracker:
             t.keypoints = np.where(vis[d][:, None], kps[d], t.predicted_keypoints())
             t.visible = vis[d] | t.visible
             t.last_box = boxes[d].copy()
+            t.appearance = _blend(t.appearance, looks[d], c.appearance_memory)
             t.hits += 1
             t.misses = 0
             if t.state == TrackState.LOST or t.hits >= c.min_hits:
@@ -195,15 +207,35 @@ class PersonTracker:
         for d in range(len(observations)):
             if out_ids[d] < 0:
                 t = Track(next(self._ids), BoxKalman(boxes[d]), kps[d].copy(), vis[d].copy(), boxes[d].copy(),
-                          TrackState.CONFIRMED if c.min_hits <= 1 else TrackState.TENTATIVE)
+                          TrackState.CONFIRMED if c.min_hits <= 1 else TrackState.TENTATIVE, appearance=looks[d])
                 kept.append(t)
                 self.stats.tracks_started += 1
                 out_ids[d] = t.track_id
         self.tracks = kept
         return [dataclasses.replace(o, track_id=int(k)) for o, k in zip(observations, out_ids)]
 
+    def _appearance_cost(self, track_index: list[int], looks: list) -> np.ndarray:
+        """``[tracks, detections]``: weight x colour distance, inf beyond ``max_appearance`` (0 without images)."""
+        c = self.config
+        out = np.zeros((len(track_index), len(looks)))
+        for a, i in enumerate(track_index):
+            model = self.tracks[i].appearance
+            for b, look in enumerate(looks):
+                if model is not None and look is not None:
+                    dist = appearance_distance(model, look)
+                    out[a, b] = c.appearance_weight * dist if dist <= c.max_appearance else np.inf
+        return out
+
     def state_of(self, track_id: int) -> TrackState | None:
         return next((t.state for t in self.tracks if t.track_id == track_id), None)
+
+
+def _blend(model: np.ndarray | None, look: np.ndarray | None, keep: float) -> np.ndarray | None:
+    """Running colour model: rows known in both are blended, otherwise the known one is kept."""
+    if model is None or look is None:
+        return look if model is None else model
+    ok_m, ok_l = np.isfinite(model).all(1, keepdims=True), np.isfinite(look).all(1, keepdims=True)
+    return np.where(ok_m & ok_l, keep * model + (1 - keep) * look, np.where(ok_m, model, look))
 
 
 def _box_of(obs) -> np.ndarray:
