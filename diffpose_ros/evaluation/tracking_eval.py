@@ -9,9 +9,12 @@ identity tracker (:mod:`diffpose_ros.tracking.tracker`) assigns ``new`` ones. Wi
 counted by a proxy: a **jump** is an id whose box centre moves more than 0.5 box heights (or whose height changes
 by more than 1.5x) between consecutive frames -- a walking person at 10 Hz moves ~0.1 heights per frame, so the
 id went to someone else; a **re-birth** is a new id whose first box overlaps (IoU > 0.3) the last box of an id
-that ended within 10 frames -- the same person got a new id. With ``--labels`` (JSON: per frame a list of
-[x, y, person] points, hand-labelled) detections are matched to the nearest labelled point inside their box and
-MOT identity switches are counted exactly. Writes ``OUT/tracking_eval.json`` and a contact sheet PNG.
+that ended within 10 frames -- the same person got a new id; a **colour jump** is an id whose torso/leg colour
+histograms change by more than 0.6 (Hellinger) between consecutive frames -- it went to someone dressed
+differently (the new tracker uses this cue itself, so it is a check of the old ids more than of the new).
+With ``--labels`` (JSON: per frame a list of [x, y, person] points, hand-labelled) detections are matched to
+the nearest labelled point inside their box and identity switches / id transfers are counted exactly.
+Writes ``OUT/tracking_eval.json`` and a contact sheet PNG.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..tracking.appearance import colour_descriptor
 from ..tracking.assignment import box_iou_matrix
 from ..tracking.tracker import PersonTracker
 from .mocap_video import identity_switches
@@ -53,13 +57,23 @@ def iter_rgb(path: Path, start: int, frames: int, crop, scale: float):
         yield np.ascontiguousarray(transform(bgr, crop, scale)[..., ::-1])
 
 
-def proxy_switches(boxes: list[np.ndarray], ids: list[list[int]], jump: float = 0.5, size_ratio: float = 1.5,
-                   rebirth_iou: float = 0.3, rebirth_frames: int = 10) -> dict[str, int]:
-    """Jumps and re-births (see the module doc) of per-frame ids for per-frame boxes ``[n, 4]``."""
+def proxy_switches(boxes: list[np.ndarray], ids: list[list[int]], looks: list[list[np.ndarray]] | None = None,
+                   jump: float = 0.5, size_ratio: float = 1.5, rebirth_iou: float = 0.3, rebirth_frames: int = 10,
+                   colour_jump: float = 0.6) -> dict[str, int]:
+    """Jumps, colour jumps and re-births (see the module doc) of per-frame ids for per-frame boxes ``[n, 4]``
+    (``looks``: per-frame colour descriptors of the boxes, :func:`..tracking.appearance.colour_descriptor`)."""
+    from ..tracking.appearance import appearance_distance
+
     last: dict[int, tuple[int, np.ndarray]] = {}  # id -> (frame, box)
-    jumps = rebirths = 0
+    last_look: dict[int, np.ndarray] = {}
+    jumps = rebirths = colour_jumps = 0
     for f, (bx, fid) in enumerate(zip(boxes, ids)):
-        for b, t in zip(bx, fid):
+        for k, (b, t) in enumerate(zip(bx, fid)):
+            if looks is not None:
+                if t in last_look and last[t][0] == f - 1 and appearance_distance(last_look[t], looks[f][k]) > \
+                        colour_jump:
+                    colour_jumps += 1
+                last_look[t] = looks[f][k]
             if t in last:
                 pf, pb = last[t]
                 h = max(pb[3] - pb[1], 1.0)
@@ -72,7 +86,8 @@ def proxy_switches(boxes: list[np.ndarray], ids: list[list[int]], jump: float = 
                 if ended and box_iou_matrix(b[None], np.array(ended)).max() > rebirth_iou:
                     rebirths += 1
             last[t] = (f, b)
-    return {"jumps": jumps, "rebirths": rebirths, "proxy_switches": jumps + rebirths,
+    return {"jumps": jumps, "colour_jumps": colour_jumps, "rebirths": rebirths,
+            "proxy_switches": jumps + colour_jumps + rebirths,
             "ids_used": len({t for fid in ids for t in fid})}
 
 
@@ -127,18 +142,20 @@ def main(argv: list[str] | None = None) -> int:
 
     detector = BlazePoseTracker(BlazePoseDetector(args.model, max_people=args.max_people, threads=1))
     tracker = PersonTracker()
-    boxes, old, new, sheet = [], [], [], []
+    boxes, old, new, looks, sheet = [], [], [], [], []
     for k, rgb in enumerate(tqdm(iter_rgb(args.input, args.start, args.frames, args.crop, args.scale),
                                  total=args.frames, desc="frames", unit="frame")):
         obs = detector.detect(rgb)
         boxes.append(np.array([o.box for o in obs]).reshape(-1, 4))
         old.append([o.track_id for o in obs])
+        looks.append([colour_descriptor(rgb, o.keypoints) for o in obs])
         new.append([o.track_id for o in tracker.update(obs, rgb)])
         if k % args.sheet_every == 0:
             sheet.append((rgb, boxes[-1], new[-1]))
     n = len(boxes)
     result = {"input": str(args.input), "frames": n, "detections": int(sum(len(b) for b in boxes)),
-              "old": proxy_switches(boxes, old), "new": proxy_switches(boxes, new)}
+              "old": proxy_switches(boxes, old, looks), "new": proxy_switches(boxes, new, looks),
+              "per_frame": [{"boxes": np.round(b, 1).tolist(), "old": o, "new": w} for b, o, w in zip(boxes, old, new)]}
     if args.labels is not None:
         people = label_people(boxes, json.loads(args.labels.read_text())["frames"])
         keep = lambda ids: [[t for t, p in zip(fid, pr) if p >= 0] for fid, pr in zip(ids, people)]  # noqa: E731
@@ -149,8 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     (args.out / "tracking_eval.json").write_text(json.dumps(result, indent=2))
     contact_sheet(*zip(*sheet), args.out / "tracking_sheet.png")
     print(f"{n} frames, {result['detections']} detections")
-    keys = [k for k in ("switches", "transfers", "jumps", "rebirths", "proxy_switches", "ids_used") if k in
-            result["new"]]
+    keys = [k for k in ("switches", "transfers", "jumps", "colour_jumps", "rebirths", "proxy_switches", "ids_used")
+            if k in result["new"]]
     print(f"{'ids':>5} " + " ".join(f"{k:>14}" for k in keys) + f" {'proxy/100 frames':>17}")
     for name in ("old", "new"):
         r = result[name]
