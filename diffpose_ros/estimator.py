@@ -37,6 +37,7 @@ class EstimatorConfig:
     tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
     track_min_hits: int = 2  # matches before a track is confirmed
     track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
+    trust_external_ids: bool = False  # keep Observations2D track ids (only if the external detector tracks)
     warm_start: bool = True  # start a tracked person's sampler from its previous hypotheses, re-noised
     warm_strength: float = 0.3  # fraction of the denoising steps run on warm frames
     warm_max_residual: float = 0.25  # warm only if the previous pose fits the new 2D (residual / box height)
@@ -61,6 +62,7 @@ class EstimatorConfig:
             min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],
             detector_threads=p["detector.threads"], tracking=p["detector.tracking"],
             track_min_hits=p["tracking.min_hits"], track_max_lost=p["tracking.max_lost"],
+            trust_external_ids=p["tracking.trust_external_ids"],
             warm_start=p["temporal.warm_start"], warm_strength=p["temporal.warm_strength"],
             warm_max_residual=p["temporal.warm_max_residual"], weight_memory=p["temporal.weight_memory"],
             smooth_depth=p["temporal.smooth_depth"],
@@ -91,6 +93,7 @@ class PersonEstimate:
 class FrameEstimate:
     people: list[PersonEstimate]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    warm_people: int = 0  # people sampled from their previous frame's hypotheses (video)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -151,26 +154,28 @@ class PoseEstimator:
         """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame)."""
         t0 = time.perf_counter()
         observations = self.detector.detect(image_rgb)
-        if self.tracker is not None:
-            observations = self.tracker.update(observations, image_rgb)
         detect_ms = 1e3 * (time.perf_counter() - t0)
-        frame = self.estimate_from_observations(observations, camera)
+        frame = self.estimate_from_observations(observations, camera, image_rgb)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         return frame
 
-    def estimate_from_observations(self, observations, camera: PinholeCamera) -> FrameEstimate:
+    def estimate_from_observations(self, observations, camera: PinholeCamera,
+                                   image_rgb: np.ndarray | None = None) -> FrameEstimate:
         """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
 
-        Observations without a ``track_id`` get one from the identity tracker (when ``tracking``); tracked
-        people are warm-started from their previous frame and their depth is filtered (``temporal.*``).
+        With ``tracking`` the identity tracker assigns ``track_id``s (the image, if given, adds a colour cue;
+        external ids are kept only with ``trust_external_ids`` and when all are set); tracked people are
+        warm-started from their previous frame and filtered over time (``temporal.*``).
         """
         from diffpose_ros.tracking.temporal import ConstantVelocityFilter, TrackMemory, rescale_about_camera
 
         c = self.config
         t0 = time.perf_counter()
         observations = list(observations)
-        if self.tracker is not None and any(getattr(o, "track_id", -1) < 0 for o in observations):
-            observations = self.tracker.update(observations)
+        if self.tracker is not None and not (c.trust_external_ids and all(
+                getattr(o, "track_id", -1) >= 0 for o in observations)):
+            observations = self.tracker.update(observations, image_rgb)
+        track_ms = 1e3 * (time.perf_counter() - t0)
         self._frame += 1
         tracks = [int(o.track_id) if c.tracking and getattr(o, "track_id", -1) >= 0 else -1 for o in observations]
         memories = [self._memory.get(t) if t >= 0 and tracks.count(t) == 1 else None for t in tracks]
@@ -212,7 +217,8 @@ class PoseEstimator:
             people.append(person)
         self._memory = {t: m for t, m in self._memory.items() if self._frame - m.last_frame <= c.track_max_lost}
         warm = sum(i is not None for i in inits)
-        return FrameEstimate(people, {"sample": 1e3 * (time.perf_counter() - t0), "warm_people": float(warm)})
+        return FrameEstimate(people, {"track": track_ms, "sample": 1e3 * (time.perf_counter() - t0) - track_ms},
+                             warm_people=warm)
 
     def _warm_init(self, mem, obs, camera: PinholeCamera) -> np.ndarray | None:
         """The track's previous root-relative hypotheses if they still explain the new 2D, else None (cold)."""

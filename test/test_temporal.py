@@ -36,7 +36,7 @@ def _play(est: PoseEstimator, scene: MocapScene, seed: int) -> tuple[np.ndarray,
         rr = p.hypotheses - p.hypotheses[:, :1]
         gt = f.poses_camera[0] - f.poses_camera[0, :1]
         best.append(np.linalg.norm(rr - gt, axis=-1).mean(-1).min())
-        warm.append(int(out.timings_ms["warm_people"]))
+        warm.append(out.warm_people)
     return np.array(means), np.array(best), warm
 
 

@@ -78,24 +78,24 @@ class SceneFrame:
 class MocapScene:
     """People (camera-frame pose sequences of equal length) seen by one camera."""
 
-    people: list[np.ndarray]  # each [F, 17, 3]
+    people: list[np.ndarray]  # each [F_i, 17, 3]; a person is gone after their last frame
     camera: PinholeCamera = field(default_factory=lambda: CAMERA)
     occlusion_overlap: float = 0.5  # hidden when a nearer person's box covers this fraction of one's box
     synthetic: SyntheticConfig = field(default_factory=lambda: SyntheticConfig(image_size=(480, 640)))
 
     @property
     def num_frames(self) -> int:
-        return min(len(p) for p in self.people)
+        return max(len(p) for p in self.people)
 
     def frames(self, seed: int = 0) -> list[SceneFrame]:
         """Observations per frame, in a shuffled order each frame (detectors give no stable order)."""
         rng = np.random.default_rng(seed)
         out = []
         for f in range(self.num_frames):
-            poses = np.stack([p[f] for p in self.people])
+            poses = np.stack([p[min(f, len(p) - 1)] for p in self.people])
             kp = self.camera.project(poses)
             boxes = np.concatenate([kp.min(1), kp.max(1)], axis=1)
-            visible = np.array([self._in_view(kp[i]) and not self._hidden(i, poses, boxes)
+            visible = np.array([f < len(self.people[i]) and self._in_view(kp[i]) and not self._hidden(i, poses, boxes)
                                 for i in range(len(poses))])
             order = [int(i) for i in rng.permutation(len(poses)) if visible[i]]
             obs = [synthetic_observation(kp[i], rng, self.synthetic) for i in order]
@@ -131,3 +131,85 @@ def identity_switches(person_index: list[list[int]], track_ids: list[list[int]])
             transfers += t in owner and owner[t] != p
             last[p], owner[t] = t, p
     return {"switches": int(switches), "transfers": int(transfers), "ids_used": len(owner)}
+
+
+def crowd_scene(num_people: int, num_frames: int = 60, seed: int = 0, split: str = "test") -> MocapScene:
+    """``num_people`` held-out takes acting in place (root moves < 1.5 m) at once, 4-7 m away, spread across the
+    view, random headings; takes shorter than ``num_frames`` are played forth and back (ping-pong)."""
+    rng = np.random.default_rng(seed)
+    names = take_names("bandai_ds1", split)
+    worlds = load_takes(names)
+    still = [n for n in names if np.linalg.norm(worlds[n][-1, 0, [0, 2]] - worlds[n][0, 0, [0, 2]]) < 1.5
+             and np.ptp(worlds[n][:, 0, [0, 2]], axis=0).max() < 1.5]
+    pick = [still[i] for i in rng.choice(len(still), size=num_people, replace=len(still) < num_people)]
+    xs = np.linspace(-1.5, 1.5, num_people) if num_people > 1 else np.zeros(1)
+    people = []
+    for name, x in zip(pick, xs):
+        w = worlds[name]
+        loop = np.concatenate([w, w[::-1][1:-1]]) if len(w) > 2 else w
+        idx = np.arange(num_frames) % len(loop)
+        people.append(place_walk(loop[idx], float(rng.uniform(4.0, 7.0)), float(x), 0,
+                                 heading=float(rng.uniform(-np.pi, np.pi))))
+    return MocapScene(people)
+
+
+def write_scene_bag(scene: MocapScene, out: "str | Path", fps: float = 10.0, seed: int = 0,
+                    storage: str = "mcap") -> dict:
+    """An evaluation bag (Observations2D + CameraInfo + ground truth, as :mod:`.mocap_bags`) of a scene."""
+    from ..tools.bag_io import open_writer, typestore
+    from ..tools.video_to_bag import camera_info_msg
+    from .replay_messages import (
+        GT_TOPIC,
+        INFO_TOPIC,
+        OBSERVATIONS_TOPIC,
+        START_NS,
+        header,
+        observations_msg,
+        skeleton_array_msg,
+    )
+
+    ts = typestore()
+    frames = scene.frames(seed)
+    with open_writer(Path(out), storage) as writer:
+        info_conn = writer.add_connection(INFO_TOPIC, "sensor_msgs/msg/CameraInfo", typestore=ts)
+        obs_conn = writer.add_connection(OBSERVATIONS_TOPIC, "diffpose_msgs/msg/Observations2D", typestore=ts)
+        gt_conn = writer.add_connection(GT_TOPIC, "diffpose_msgs/msg/Skeleton3DArray", typestore=ts)
+        for i, f in enumerate(frames):
+            t_ns = START_NS + round(i * 1e9 / fps)
+            hdr = header(ts, t_ns)
+            info = ts.serialize_cdr(camera_info_msg(ts, scene.camera, hdr), "sensor_msgs/msg/CameraInfo")
+            if i == 0:
+                writer.write(info_conn, t_ns - 200_000_000, info)
+            writer.write(info_conn, t_ns - 1_000_000, info)
+            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, f.observations),
+                                                          "diffpose_msgs/msg/Observations2D"))
+            visible = np.flatnonzero(f.visible)
+            writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, f.poses_camera[visible], visible),
+                                                         "diffpose_msgs/msg/Skeleton3DArray"))
+    return {"bag": str(out), "frames": len(frames), "people": len(scene.people),
+            "observations": int(sum(len(f.observations) for f in frames))}
+
+
+def main(argv: "list[str] | None" = None) -> int:
+    """``python -m diffpose_ros.evaluation.mocap_video OUT_BAG [--people 4] [--seed 0] [--fps 10]``."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Held-out mocap crowd (several people at once) -> evaluation bag "
+                                 "(evaluate with evaluation.replay_eval)")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("--people", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=60)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--fps", type=float, default=10.0)
+    args = ap.parse_args(argv)
+    if args.out.exists():
+        print(f"mocap_video: {args.out} exists")
+        return 1
+    print(write_scene_bag(crowd_scene(args.people, args.frames, args.seed), args.out, args.fps, args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main())

@@ -88,7 +88,7 @@ def run_variants(estimators: dict, takes, seed: int, progress: bool = True) -> d
                 r["hyp"].append(p.hypotheses)
                 r["weights"].append(p.weights)
                 r["mean"].append(p.mean)
-                r["warm"].append(out.timings_ms.get("warm_people", 0.0) > 0)
+                r["warm"].append(out.warm_people > 0)
         for v, r in rec.items():
             runs[v]["seqs"].append({"take": name, "gt": poses[:len(frames)], **{key: np.array(val) for key, val
                                                                                   in r.items()}})
