@@ -37,7 +37,7 @@ class EstimatorConfig:
     tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
     track_min_hits: int = 2  # matches before a track is confirmed
     track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
-    trust_external_ids: bool = False  # keep Observations2D track ids (only if the external detector tracks)
+    trust_external_ids: bool = True  # keep Observations2D track ids when all are set (false: the tracker assigns)
     warm_start: bool = True  # start a tracked person's sampler from its previous hypotheses, re-noised
     warm_strength: float = 0.3  # fraction of the denoising steps run on warm frames
     warm_max_residual: float = 0.25  # warm only if the previous pose fits the new 2D (residual / box height)
@@ -151,33 +151,41 @@ class PoseEstimator:
         return self._detector
 
     def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera) -> FrameEstimate:
-        """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame)."""
+        """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame).
+
+        With ``tracking`` the identity tracker assigns the ``track_id``s (the image adds a colour cue).
+        """
         t0 = time.perf_counter()
         observations = self.detector.detect(image_rgb)
         detect_ms = 1e3 * (time.perf_counter() - t0)
-        frame = self.estimate_from_observations(observations, camera, image_rgb)
+        frame = self._sample_people(observations, camera, image_rgb, assign_ids=True)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         return frame
 
-    def estimate_from_observations(self, observations, camera: PinholeCamera,
-                                   image_rgb: np.ndarray | None = None) -> FrameEstimate:
+    def estimate_from_observations(self, observations, camera: PinholeCamera) -> FrameEstimate:
         """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
 
-        With ``tracking`` the identity tracker assigns ``track_id``s (the image, if given, adds a colour cue;
-        external ids are kept only with ``trust_external_ids`` and when all are set); tracked people are
-        warm-started from their previous frame and filtered over time (``temporal.*``).
+        Their ``track_id``s are kept when all are set and ``trust_external_ids``; otherwise (with ``tracking``)
+        the identity tracker assigns them.
         """
+        observations = list(observations)
+        keep = self.config.trust_external_ids and all(getattr(o, "track_id", -1) >= 0 for o in observations)
+        return self._sample_people(observations, camera, None, assign_ids=not keep)
+
+    def _sample_people(self, observations: list, camera: PinholeCamera, image_rgb: np.ndarray | None,
+                       assign_ids: bool) -> FrameEstimate:
+        """Track (optionally), then sample every person in one batch; tracked people are warm-started from
+        their previous frame and filtered over time (``temporal.*``)."""
         from diffpose_ros.tracking.temporal import ConstantVelocityFilter, TrackMemory, rescale_about_camera
 
         c = self.config
         t0 = time.perf_counter()
-        observations = list(observations)
-        if self.tracker is not None and not (c.trust_external_ids and all(
-                getattr(o, "track_id", -1) >= 0 for o in observations)):
+        if assign_ids and self.tracker is not None:
             observations = self.tracker.update(observations, image_rgb)
         track_ms = 1e3 * (time.perf_counter() - t0)
         self._frame += 1
-        tracks = [int(o.track_id) if c.tracking and getattr(o, "track_id", -1) >= 0 else -1 for o in observations]
+        ids = [int(getattr(o, "track_id", -1)) for o in observations]
+        tracks = [t if c.tracking and t >= 0 else -1 for t in ids]  # people with temporal state
         memories = [self._memory.get(t) if t >= 0 and tracks.count(t) == 1 else None for t in tracks]
         inits = [self._warm_init(mem, obs, camera) for mem, obs in zip(memories, observations)]
         if c.batch_people:
@@ -191,12 +199,12 @@ class PoseEstimator:
             if init is not None and c.weight_memory > 0 and mem.weights is not None:
                 result = _carry_weights(result, mem.weights, c.weight_memory)
             person = PersonEstimate(
-                track_id=track if track >= 0 else i, detection_score=float(obs.score),
+                track_id=ids[i] if ids[i] >= 0 else i, detection_score=float(obs.score),
                 keypoints=np.asarray(obs.keypoints), keypoint_scores=np.asarray(used, dtype=np.float64),
                 hypotheses=result.poses_camera, weights=result.weights, mean=result.mean, spread=result.spread,
                 translation_is_metric=result.translation_is_metric, observation=obs)
             if track >= 0:
-                fresh = mem is None or self._frame - mem.last_frame > c.track_max_lost
+                fresh = mem is None or self._frame - mem.last_frame > c.track_max_lost or not _continues(mem, obs)
                 if fresh:
                     mem = self._memory[track] = TrackMemory(ConstantVelocityFilter(c.depth_accel_std, c.depth_meas_std),
                                                             ConstantVelocityFilter(c.pose_accel_std, c.pose_meas_std))
@@ -213,6 +221,7 @@ class PoseEstimator:
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
                 mem.depth_m = float(person.mean[0, 2])
                 mem.weights = person.weights
+                mem.box = np.asarray(obs.box, dtype=np.float64)
                 mem.last_frame = self._frame
             people.append(person)
         self._memory = {t: m for t, m in self._memory.items() if self._frame - m.last_frame <= c.track_max_lost}
@@ -224,7 +233,7 @@ class PoseEstimator:
         """The track's previous root-relative hypotheses if they still explain the new 2D, else None (cold)."""
         c = self.config
         if (not c.warm_start or mem is None or mem.hypotheses_rr is None or self._frame - mem.last_frame != 1
-                or mem.hypotheses_rr.shape[0] != self.sampler.num_hypotheses):
+                or mem.hypotheses_rr.shape[0] != self.sampler.num_hypotheses or not _continues(mem, obs)):
             return None
         kp = np.asarray(obs.keypoints, dtype=np.float64)
         ok = np.isfinite(kp).all(1) & (np.asarray(obs.scores) >= c.min_joint_score)
@@ -263,3 +272,17 @@ def _replace_root_relative(person: PersonEstimate, rr: np.ndarray) -> PersonEsti
     mean_rr = np.einsum("m,mjk->jk", w, rr)
     spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
     return dataclasses.replace(person, hypotheses=hyp, mean=np.einsum("m,mjk->jk", w, hyp), spread=spread)
+
+
+def _continues(mem, obs, max_move: float = 0.5, max_ratio: float = 1.5) -> bool:
+    """Whether ``obs`` can be the track's next frame: its box moved less than ``max_move`` box heights and its
+    height changed less than ``max_ratio`` (guards the temporal state against ids that do not follow people)."""
+    if mem.box is None:
+        return True
+    a, b = mem.box, np.asarray(obs.box, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return False
+    h = max(a[3] - a[1], 1.0)
+    moved = np.linalg.norm((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2) / h
+    ratio = max(b[3] - b[1], 1.0) / h
+    return bool(moved <= max_move and 1 / max_ratio <= ratio <= max_ratio)

@@ -89,3 +89,29 @@ def _iou(a: np.ndarray, b: np.ndarray) -> float:
     lo, hi = np.maximum(a[:2], b[:2]), np.minimum(a[2:], b[2:])
     inter = np.prod(np.clip(hi - lo, 0, None))
     return float(inter / (np.prod(a[2:] - a[:2]) + np.prod(b[2:] - b[:2]) - inter))
+
+
+def test_sample_video_ids_follow_the_hand_labelled_people() -> None:
+    """Real pixels: the bundled sample through BlazePose; ids must not pass between the labelled people."""
+    import json
+    from pathlib import Path
+
+    from diffpose_ros.detector.blazepose import BlazePoseDetector
+    from diffpose_ros.detector.tracking import BlazePoseTracker
+    from diffpose_ros.evaluation.tracking_eval import iter_rgb, label_people
+
+    sample = Path(__file__).resolve().parents[1] / "sample"
+    labels = json.loads((sample / "vtest_walkers_identities.json").read_text())["frames"]
+    detector = BlazePoseTracker(BlazePoseDetector("full", max_people=4, threads=1))
+    tracker = PersonTracker()
+    boxes, ids = [], []
+    for rgb in iter_rgb(sample / "vtest_walkers", 0, 40, None, 1.0):
+        obs = tracker.update(detector.detect(rgb), rgb)
+        boxes.append(np.array([o.box for o in obs]).reshape(-1, 4))
+        ids.append([o.track_id for o in obs])
+    people = label_people(boxes, labels)
+    labelled = [[t for t, p in zip(fid, pr) if p >= 0] for fid, pr in zip(ids, people)]
+    gt = [[p for p in pr if p >= 0] for pr in people]
+    assert sum(len(g) for g in gt) >= 40  # the labelled people are found
+    stats = identity_switches(gt, labelled)
+    assert stats["switches"] == 0 and stats["transfers"] == 0, stats

@@ -9,6 +9,7 @@ observations a detector would give (people hidden behind a nearer person are not
 
 from __future__ import annotations
 
+import dataclasses
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,7 +156,8 @@ def crowd_scene(num_people: int, num_frames: int = 60, seed: int = 0, split: str
 
 def write_scene_bag(scene: MocapScene, out: "str | Path", fps: float = 10.0, seed: int = 0,
                     storage: str = "mcap") -> dict:
-    """An evaluation bag (Observations2D + CameraInfo + ground truth, as :mod:`.mocap_bags`) of a scene."""
+    """An evaluation bag (Observations2D + CameraInfo + ground truth, as :mod:`.mocap_bags`) of a scene; the
+    observations carry the true person ids, as from a tracking detector."""
     from ..tools.bag_io import open_writer, typestore
     from ..tools.video_to_bag import camera_info_msg
     from .replay_messages import (
@@ -181,7 +183,8 @@ def write_scene_bag(scene: MocapScene, out: "str | Path", fps: float = 10.0, see
             if i == 0:
                 writer.write(info_conn, t_ns - 200_000_000, info)
             writer.write(info_conn, t_ns - 1_000_000, info)
-            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, f.observations),
+            tracked = [dataclasses.replace(o, track_id=p) for o, p in zip(f.observations, f.person_index)]
+            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, tracked),
                                                           "diffpose_msgs/msg/Observations2D"))
             visible = np.flatnonzero(f.visible)
             writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, f.poses_camera[visible], visible),

@@ -61,8 +61,8 @@ PARAMS: tuple[Param, ...] = (
     Param("tracking.min_hits", 2, "detections before a new person's track is confirmed", *_range(1, 100)),
     Param("tracking.max_lost", 10, "frames a tracked person may be missed (occlusion, crossing) and keep its id",
           *_range(0, 1000)),
-    Param("tracking.trust_external_ids", False, "input: observations: keep the external detector's track ids "
-          "(set only if it tracks; false = the node's tracker assigns ids)"),
+    Param("tracking.trust_external_ids", True, "input: observations: keep the external detector's track ids "
+          "(false: the node's tracker assigns ids, for detectors that only number people 0, 1, ...)"),
     Param("temporal.warm_start", True, "start a tracked person's sampler from its previous hypotheses, re-noised "
           "(fewer steps, coherent poses)"),
     Param("temporal.warm_strength", 0.3, "fraction of num_steps run on warm-started frames", *_range(0.01, 1.0)),

@@ -54,6 +54,7 @@ class TrackMemory:
     hypotheses_rr: np.ndarray | None = None  # [m, 17, 3] last output, root-relative (warm start)
     depth_m: float = 4.0  # last output pelvis depth
     weights: np.ndarray | None = None  # [m] last output weights
+    box: np.ndarray | None = None  # [4] last observation's box (image px)
     last_frame: int = -1
 
 
