@@ -40,7 +40,7 @@ class EstimatorConfig:
     trust_external_ids: bool = True  # keep Observations2D track ids when all are set (false: the tracker assigns)
     warm_start: bool = True  # start a tracked person's sampler from its previous hypotheses, re-noised
     warm_strength: float = 0.3  # fraction of the denoising steps run on warm frames
-    warm_max_residual: float = 0.25  # warm only if the previous pose fits the new 2D (residual / box height)
+    warm_max_residual: float = 0.15  # warm only if the previous pose fits the new 2D (residual / box height)
     weight_memory: float = 0.5  # warm frames: weights *= previous weights ** this (hypotheses persist; 0 = off)
     smooth_depth: bool = True  # constant-velocity Kalman filter on each track's log pelvis depth
     depth_meas_std: float = 0.12  # log-depth noise of one frame's estimate
@@ -187,14 +187,17 @@ class PoseEstimator:
         ids = [int(getattr(o, "track_id", -1)) for o in observations]
         tracks = [t if c.tracking and t >= 0 else -1 for t in ids]  # people with temporal state
         memories = [self._memory.get(t) if t >= 0 and tracks.count(t) == 1 else None for t in tracks]
-        inits = [self._warm_init(mem, obs, camera) for mem, obs in zip(memories, observations)]
+        coherent = [self._coherent(mem, obs, camera) for mem, obs in zip(memories, observations)]
+        inits = [mem.hypotheses_rr if ok and c.warm_start and mem.hypotheses_rr.shape[0] == self.sampler.num_hypotheses
+                 else None for mem, ok in zip(memories, coherent)]
         if c.batch_people:
             results = self.sampler.sample_many(observations, camera, inits=inits, init_strength=c.warm_strength)
         else:
             results = [self.sampler.sample(o, camera, init=i, init_strength=c.warm_strength)
                        for o, i in zip(observations, inits)]
         people = []
-        for i, (obs, result, track, mem, init) in enumerate(zip(observations, results, tracks, memories, inits)):
+        for i, (obs, result, track, mem, init, ok) in enumerate(zip(observations, results, tracks, memories, inits,
+                                                                    coherent)):
             used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
             if init is not None and c.weight_memory > 0 and mem.weights is not None:
                 result = _carry_weights(result, mem.weights, c.weight_memory)
@@ -204,19 +207,17 @@ class PoseEstimator:
                 hypotheses=result.poses_camera, weights=result.weights, mean=result.mean, spread=result.spread,
                 translation_is_metric=result.translation_is_metric, observation=obs)
             if track >= 0:
-                fresh = mem is None or self._frame - mem.last_frame > c.track_max_lost or not _continues(mem, obs)
-                if fresh:
+                if not ok:  # a new track, a gap or a jump: the temporal state starts over
                     mem = self._memory[track] = TrackMemory(ConstantVelocityFilter(c.depth_accel_std, c.depth_meas_std),
                                                             ConstantVelocityFilter(c.pose_accel_std, c.pose_meas_std))
-                dt = float(max(self._frame - mem.last_frame, 1)) if not fresh else 1.0
                 if c.smooth_pose:
                     if init is None:  # cold: no hypothesis correspondence with the past
                         mem.pose.x = None
-                    person = _replace_root_relative(person, mem.pose.update(
-                        person.hypotheses - person.hypotheses[:, :1], dt))
+                    rr = person.hypotheses - person.hypotheses[:, :1]
+                    person = _replace_root_relative(person, mem.pose.update(rr))
                 depth = float(person.mean[0, 2])
                 if c.smooth_depth and not result.translation_is_metric and depth > 0:
-                    smoothed = float(np.exp(mem.depth.update(np.log([depth]), dt)[0]))
+                    smoothed = float(np.exp(mem.depth.update(np.log([depth]))[0]))
                     person = rescale_about_camera(person, smoothed / depth)
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
                 mem.depth_m = float(person.mean[0, 2])
@@ -229,24 +230,22 @@ class PoseEstimator:
         return FrameEstimate(people, {"track": track_ms, "sample": 1e3 * (time.perf_counter() - t0) - track_ms},
                              warm_people=warm)
 
-    def _warm_init(self, mem, obs, camera: PinholeCamera) -> np.ndarray | None:
-        """The track's previous root-relative hypotheses if they still explain the new 2D, else None (cold)."""
-        c = self.config
-        if (not c.warm_start or mem is None or mem.hypotheses_rr is None or self._frame - mem.last_frame != 1
-                or mem.hypotheses_rr.shape[0] != self.sampler.num_hypotheses or not _continues(mem, obs)):
-            return None
+    def _coherent(self, mem, obs, camera: PinholeCamera) -> bool:
+        """Whether ``obs`` looks like the next frame of the track: the last frame's, its box barely moved
+        (:func:`_continues`) and the previous mean pose still fits the new 2D shape (mean residual after
+        centring and scaling <= ``warm_max_residual`` of the person's size)."""
+        if mem is None or mem.hypotheses_rr is None or self._frame - mem.last_frame != 1 or not _continues(mem, obs):
+            return False
         kp = np.asarray(obs.keypoints, dtype=np.float64)
-        ok = np.isfinite(kp).all(1) & (np.asarray(obs.scores) >= c.min_joint_score)
+        ok = np.isfinite(kp).all(1) & (np.asarray(obs.scores) >= self.config.min_joint_score)
         if ok.sum() < 4:
-            return None
-        # The previous mean pose at the new pelvis ray and depth: 2D shape residual after centring.
-        prev = mem.hypotheses_rr.mean(0)
-        proj = camera.project(prev + np.array([0.0, 0.0, mem.depth_m]))
+            return False
+        proj = camera.project(mem.hypotheses_rr.mean(0) + np.array([0.0, 0.0, mem.depth_m]))
         a, b = proj[ok] - proj[ok].mean(0), kp[ok] - kp[ok].mean(0)
         scale = float((a * b).sum() / max((a * a).sum(), 1e-9))
         size = float(np.ptp(kp[ok], axis=0).max())
         residual = float(np.linalg.norm(scale * a - b, axis=1).mean()) / max(size, 1.0)
-        return mem.hypotheses_rr if residual <= c.warm_max_residual and scale > 0 else None
+        return scale > 0 and residual <= self.config.warm_max_residual
 
 
 def _carry_weights(result, previous: np.ndarray, power: float):
@@ -274,7 +273,7 @@ def _replace_root_relative(person: PersonEstimate, rr: np.ndarray) -> PersonEsti
     return dataclasses.replace(person, hypotheses=hyp, mean=np.einsum("m,mjk->jk", w, hyp), spread=spread)
 
 
-def _continues(mem, obs, max_move: float = 0.5, max_ratio: float = 1.5) -> bool:
+def _continues(mem, obs, max_move: float = 0.25, max_ratio: float = 1.2) -> bool:
     """Whether ``obs`` can be the track's next frame: its box moved less than ``max_move`` box heights and its
     height changed less than ``max_ratio`` (guards the temporal state against ids that do not follow people)."""
     if mem.box is None:

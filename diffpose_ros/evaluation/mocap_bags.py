@@ -13,6 +13,7 @@ Evaluate with ``python -m diffpose_ros.evaluation.replay_eval OUT_BAG`` (the nod
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -77,10 +78,12 @@ def write_mocap_bag(poses: np.ndarray, out: "str | Path", seed: int = 0, fps: fl
             if i == 0:
                 writer.write(info_conn, t_ns - 200_000_000, info)
             writer.write(info_conn, t_ns - 1_000_000, info)
-            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, [frame.to_observation()],
-                                                                           encoding),
+            # Unrelated poses, not a video: every frame is its own person (track id = frame index), so the
+            # estimator's temporal state (warm starts, filters) never links two frames.
+            obs = dataclasses.replace(frame.to_observation(), track_id=i)
+            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, [obs], encoding),
                                                           "diffpose_msgs/msg/Observations2D"))
-            writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, frame.pose_camera[None], [0]),
+            writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, frame.pose_camera[None], [i]),
                                                          "diffpose_msgs/msg/Skeleton3DArray"))
     summary = {"bag": str(out), "frames": len(poses), "fps": fps, "seed": seed, "encoding": encoding,
                "camera": _camera_dict(camera), "synthetic": {k: v for k, v in vars(cfg).items()}}

@@ -66,7 +66,7 @@ PARAMS: tuple[Param, ...] = (
     Param("temporal.warm_start", True, "start a tracked person's sampler from its previous hypotheses, re-noised "
           "(fewer steps, coherent poses)"),
     Param("temporal.warm_strength", 0.3, "fraction of num_steps run on warm-started frames", *_range(0.01, 1.0)),
-    Param("temporal.warm_max_residual", 0.25, "warm-start only if the previous pose fits the new 2D keypoints "
+    Param("temporal.warm_max_residual", 0.15, "warm-start only if the previous pose fits the new 2D keypoints "
           "within this mean residual (fraction of the person's size)", *_range(0.0, 10.0)),
     Param("temporal.weight_memory", 0.5, "warm frames: hypothesis weights keep previous_weight ** this of their "
           "past (0 = per-frame weights)", *_range(0.0, 1.0)),
