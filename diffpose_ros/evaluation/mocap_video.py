@@ -158,37 +158,12 @@ def write_scene_bag(scene: MocapScene, out: "str | Path", fps: float = 10.0, see
                     storage: str = "mcap") -> dict:
     """An evaluation bag (Observations2D + CameraInfo + ground truth, as :mod:`.mocap_bags`) of a scene; the
     observations carry the true person ids, as from a tracking detector."""
-    from ..tools.bag_io import open_writer, typestore
-    from ..tools.video_to_bag import camera_info_msg
-    from .replay_messages import (
-        GT_TOPIC,
-        INFO_TOPIC,
-        OBSERVATIONS_TOPIC,
-        START_NS,
-        header,
-        observations_msg,
-        skeleton_array_msg,
-    )
+    from .mocap_bags import write_frames_bag
 
-    ts = typestore()
     frames = scene.frames(seed)
-    with open_writer(Path(out), storage) as writer:
-        info_conn = writer.add_connection(INFO_TOPIC, "sensor_msgs/msg/CameraInfo", typestore=ts)
-        obs_conn = writer.add_connection(OBSERVATIONS_TOPIC, "diffpose_msgs/msg/Observations2D", typestore=ts)
-        gt_conn = writer.add_connection(GT_TOPIC, "diffpose_msgs/msg/Skeleton3DArray", typestore=ts)
-        for i, f in enumerate(frames):
-            t_ns = START_NS + round(i * 1e9 / fps)
-            hdr = header(ts, t_ns)
-            info = ts.serialize_cdr(camera_info_msg(ts, scene.camera, hdr), "sensor_msgs/msg/CameraInfo")
-            if i == 0:
-                writer.write(info_conn, t_ns - 200_000_000, info)
-            writer.write(info_conn, t_ns - 1_000_000, info)
-            tracked = [dataclasses.replace(o, track_id=p) for o, p in zip(f.observations, f.person_index)]
-            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, tracked),
-                                                          "diffpose_msgs/msg/Observations2D"))
-            visible = np.flatnonzero(f.visible)
-            writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, f.poses_camera[visible], visible),
-                                                         "diffpose_msgs/msg/Skeleton3DArray"))
+    write_frames_bag(((scene.camera, [dataclasses.replace(o, track_id=p) for o, p in zip(f.observations,
+                                                                                         f.person_index)],
+                       f.poses_camera[f.visible], np.flatnonzero(f.visible)) for f in frames), out, fps, storage)
     return {"bag": str(out), "frames": len(frames), "people": len(scene.people),
             "observations": int(sum(len(f.observations) for f in frames))}
 
