@@ -7,6 +7,7 @@ someone else (another detector, synthetic heatmaps). The ROS node, the demo and 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,19 +16,27 @@ import numpy as np
 import torch
 
 from diffpose_ros.core.camera import PinholeCamera
+from diffpose_ros.core.input_limits import InputLimits
+from diffpose_ros.sampling.config import DEFAULT as SAMPLER
+from diffpose_ros.sampling.config import SamplerConfig
 
 
 @dataclass
 class EstimatorConfig:
     device: str = "cpu"
     seed: int = 0  # -1: nondeterministic
-    num_hypotheses: int = 16
-    num_steps: int = 10
-    guidance_scale: float = 1.0
-    guidance_iters: int = 1
-    eta: float = 1.0
+    num_hypotheses: int = SAMPLER.num_hypotheses
+    num_steps: int = SAMPLER.num_steps
+    guidance_scale: float = SAMPLER.guidance_scale
+    guidance_iters: int = SAMPLER.guidance_iters
+    eta: float = SAMPLER.eta
+    body_height: float = SAMPLER.body_height[0]  # stature (m) of the people seen; 0 = the prior's own sizes
+    body_height_sd: float = SAMPLER.body_height[1]  # relative spread of that stature
+    tilt_prior_deg: tuple[float, float] = SAMPLER.tilt_prior_deg  # camera pitch range used while gravity is unknown
+    gravity: tuple[float, ...] = ()  # gravity in the camera optical frame (any length); () = unknown
     prior_weights: str = ""  # empty: the shipped prior
     detector_model: str = "full"
+    person_detector: str = "centernet"
     detector_model_dir: str = ""
     max_people: int = 4
     min_detection_score: float = 0.5
@@ -49,28 +58,44 @@ class EstimatorConfig:
     pose_meas_std: float = 0.05  # metres: joint noise of one frame's hypothesis
     pose_accel_std: float = 0.03  # metres / frame^2: joint acceleration of real motion
     batch_people: bool = True  # all people of a frame in one sampler batch
+    max_people_per_frame: int = 16  # detector output is cut to the best ones; more given observations are refused
 
     @classmethod
     def from_params(cls, p: dict[str, Any]) -> "EstimatorConfig":
         """From the node's parameter dict (names as in config/estimator.yaml)."""
-        return cls(
-            device=p["device"], seed=p["seed"], num_hypotheses=p["num_hypotheses"], num_steps=p["num_steps"],
-            guidance_scale=p["guidance_scale"], guidance_iters=p["guidance_iters"], eta=p["eta"],
-            prior_weights=p["prior_weights"],
-            detector_model=p["detector.model"], detector_model_dir=p["detector.model_dir"],
-            max_people=p["detector.max_people"], min_detection_score=p["detector.min_detection_score"],
-            min_presence=p["detector.min_presence"], min_joint_score=p["detector.min_joint_score"],
-            detector_threads=p["detector.threads"], tracking=p["detector.tracking"],
-            track_min_hits=p["tracking.min_hits"], track_max_lost=p["tracking.max_lost"],
-            trust_external_ids=p["tracking.trust_external_ids"],
-            warm_start=p["temporal.warm_start"], warm_strength=p["temporal.warm_strength"],
-            warm_max_residual=p["temporal.warm_max_residual"], weight_memory=p["temporal.weight_memory"],
-            smooth_depth=p["temporal.smooth_depth"],
-            depth_meas_std=p["temporal.depth_meas_std"], depth_accel_std=p["temporal.depth_accel_std"],
-            smooth_pose=p["temporal.smooth_pose"], pose_meas_std=p["temporal.pose_meas_std"],
-            pose_accel_std=p["temporal.pose_accel_std"],
-            batch_people=p["batch_people"],
-        )
+        return cls(**{f: p[name] for name, f in PARAM_FIELDS.items()})
+
+    def sampler_config(self) -> SamplerConfig:
+        """The sampler settings: the shared defaults with this configuration's overrides."""
+        return SAMPLER.with_(num_hypotheses=self.num_hypotheses, num_steps=self.num_steps,
+                             guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
+                             body_height=(self.body_height, self.body_height_sd),
+                             tilt_prior_deg=tuple(self.tilt_prior_deg))
+
+
+# Node parameter name -> EstimatorConfig field.
+PARAM_FIELDS = {
+    "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
+    "guidance_scale": "guidance_scale", "guidance_iters": "guidance_iters", "eta": "eta",
+    "prior_weights": "prior_weights", "detector.model": "detector_model", "detector.model_dir": "detector_model_dir",
+    "detector.person_detector": "person_detector",
+    "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
+    "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
+    "detector.threads": "detector_threads", "detector.tracking": "tracking",
+    "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
+    "body_height_sd": "body_height_sd", "tilt_prior_deg": "tilt_prior_deg",
+    "tracking.min_hits": "track_min_hits", "tracking.max_lost": "track_max_lost",
+    "tracking.trust_external_ids": "trust_external_ids", "temporal.warm_start": "warm_start",
+    "temporal.warm_strength": "warm_strength", "temporal.warm_max_residual": "warm_max_residual",
+    "temporal.weight_memory": "weight_memory", "temporal.smooth_depth": "smooth_depth",
+    "temporal.depth_meas_std": "depth_meas_std", "temporal.depth_accel_std": "depth_accel_std",
+    "temporal.smooth_pose": "smooth_pose", "temporal.pose_meas_std": "pose_meas_std",
+    "temporal.pose_accel_std": "pose_accel_std", "batch_people": "batch_people",
+}
+# Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
+LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
+                         "max_people", "min_detection_score", "min_presence", "min_joint_score",
+                         "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity"})
 
 
 @dataclass
@@ -93,6 +118,7 @@ class PersonEstimate:
 class FrameEstimate:
     people: list[PersonEstimate]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    people_cut: int = 0  # detected people beyond max_people_per_frame (the least confident), not estimated
     warm_people: int = 0  # people sampled from their previous frame's hypotheses (video)
 
 
@@ -109,14 +135,12 @@ class PoseEstimator:
 
     def __init__(self, config: EstimatorConfig | None = None, detector=None) -> None:
         from diffpose_ros.prior.pose_prior import PosePrior
-        from diffpose_ros.sampling.sampler import GuidedSampler
 
         self.config = c = config or EstimatorConfig()
         self.device = resolve_device(c.device)
         self.prior = PosePrior.load(c.prior_weights or None, device=self.device).eval()
-        self.sampler = GuidedSampler(self.prior, num_steps=c.num_steps, num_hypotheses=c.num_hypotheses,
-                                     guidance_scale=c.guidance_scale, guidance_iters=c.guidance_iters, eta=c.eta,
-                                     seed=None if c.seed < 0 else c.seed, min_score=c.min_joint_score)
+        self.sampler = c.sampler_config().build(self.prior, seed=None if c.seed < 0 else c.seed,
+                                                min_score=c.min_joint_score)
         self._detector = detector
         self.tracker = None
         if c.tracking:
@@ -133,6 +157,38 @@ class PoseEstimator:
         self._memory.clear()
         self._frame = 0
 
+    def reconfigure(self, **changes: Any) -> None:
+        """Change LIVE_FIELDS of the running estimator (sampler and detector settings); ValueError otherwise.
+
+        Not synchronised with ``estimate``: callers running both in different threads serialise them.
+        """
+        fixed = sorted(set(changes) - LIVE_FIELDS)
+        if fixed:
+            raise ValueError(f"cannot change {', '.join(fixed)} on a running estimator (live: {sorted(LIVE_FIELDS)})")
+        c = self.config = dataclasses.replace(self.config, **changes)
+        s = self.sampler
+        s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
+        s.eta, s.min_score = c.eta, c.min_joint_score
+        s.body_height, s.tilt_prior_deg = (c.body_height, c.body_height_sd), tuple(c.tilt_prior_deg)
+        if "num_steps" in changes:
+            s.set_num_steps(c.num_steps)
+        if "seed" in changes:
+            s.generator.seed() if c.seed < 0 else s.generator.manual_seed(c.seed)
+        if self._detector is not None:
+            self._configure_detector()
+
+    def _configure_detector(self) -> None:
+        """Push the live detector settings into a built BlazePose detector (other detectors keep theirs)."""
+        from diffpose_ros.detector.blazepose import BlazePoseDetector
+
+        c, det = self.config, getattr(self._detector, "detector", self._detector)  # a tracker wraps the detector
+        if isinstance(det, BlazePoseDetector):
+            det.config = dataclasses.replace(det.config, max_people=c.max_people,
+                                             detection_threshold=c.min_detection_score,
+                                             presence_threshold=c.min_presence)
+            if c.person_detector == "mediapipe":  # CenterNet keeps its own box threshold
+                det.person_detector.score_threshold = c.min_detection_score
+
     @property
     def detector(self):
         """The 2D detector, built on first use (observation-driven runs never load TFLite)."""
@@ -141,7 +197,7 @@ class PoseEstimator:
 
             c = self.config
             det = BlazePoseDetector(c.detector_model, max_people=c.max_people, threads=c.detector_threads,
-                                    model_dir=c.detector_model_dir or None,
+                                    model_dir=c.detector_model_dir or None, person_detector=c.person_detector,
                                     detection_threshold=c.min_detection_score, presence_threshold=c.min_presence)
             if c.tracking:
                 from diffpose_ros.detector.tracking import BlazePoseTracker
@@ -150,30 +206,37 @@ class PoseEstimator:
             self._detector = det
         return self._detector
 
-    def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera) -> FrameEstimate:
+    def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera, gravity: np.ndarray | None = None
+                 ) -> FrameEstimate:
         """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame).
 
+        ``gravity`` (camera optical frame) keeps the hypotheses upright; None = ``config.gravity`` or unknown.
         With ``tracking`` the identity tracker assigns the ``track_id``s (the image adds a colour cue).
         """
         t0 = time.perf_counter()
-        observations = self.detector.detect(image_rgb)
+        observations = sorted(self.detector.detect(image_rgb), key=lambda o: -o.score)
         detect_ms = 1e3 * (time.perf_counter() - t0)
-        frame = self._sample_people(observations, camera, image_rgb, assign_ids=True)
+        keep = self.config.max_people_per_frame
+        frame = self._sample_people(observations[:keep], camera, gravity, image_rgb, assign_ids=True)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
+        frame.people_cut = max(0, len(observations) - keep)
         return frame
 
-    def estimate_from_observations(self, observations, camera: PinholeCamera) -> FrameEstimate:
+    def estimate_from_observations(self, observations, camera: PinholeCamera, gravity: np.ndarray | None = None
+                                   ) -> FrameEstimate:
         """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
 
         Their ``track_id``s are kept when all are set and ``trust_external_ids``; otherwise (with ``tracking``)
-        the identity tracker assigns them.
+        the identity tracker assigns them. Raises BadInputError (too_many_people) for more than
+        ``max_people_per_frame`` observations.
         """
+        InputLimits(max_people=self.config.max_people_per_frame).check_people(len(observations))
         observations = list(observations)
         keep = self.config.trust_external_ids and all(getattr(o, "track_id", -1) >= 0 for o in observations)
-        return self._sample_people(observations, camera, None, assign_ids=not keep)
+        return self._sample_people(observations, camera, gravity, None, assign_ids=not keep)
 
-    def _sample_people(self, observations: list, camera: PinholeCamera, image_rgb: np.ndarray | None,
-                       assign_ids: bool) -> FrameEstimate:
+    def _sample_people(self, observations: list, camera: PinholeCamera, gravity: np.ndarray | None,
+                       image_rgb: np.ndarray | None, assign_ids: bool) -> FrameEstimate:
         """Track (optionally), then sample every person in one batch; tracked people are warm-started from
         their previous frame and filtered over time (``temporal.*``)."""
         from diffpose_ros.tracking.temporal import ConstantVelocityFilter, TrackMemory, rescale_about_camera
@@ -183,6 +246,8 @@ class PoseEstimator:
         if assign_ids and self.tracker is not None:
             observations = self.tracker.update(observations, image_rgb)
         track_ms = 1e3 * (time.perf_counter() - t0)
+        if gravity is None and c.gravity:
+            gravity = np.asarray(c.gravity, dtype=np.float64)
         self._frame += 1
         ids = [int(getattr(o, "track_id", -1)) for o in observations]
         tracks = [t if c.tracking and t >= 0 else -1 for t in ids]  # people with temporal state
@@ -191,16 +256,19 @@ class PoseEstimator:
         inits = [mem.hypotheses_rr if ok and c.warm_start and mem.hypotheses_rr.shape[0] == self.sampler.num_hypotheses
                  else None for mem, ok in zip(memories, coherent)]
         if c.batch_people:
-            results = self.sampler.sample_many(observations, camera, inits=inits, init_strength=c.warm_strength)
+            results = self.sampler.sample_many(observations, camera, gravity=gravity, inits=inits,
+                                               init_strength=c.warm_strength)
         else:
-            results = [self.sampler.sample(o, camera, init=i, init_strength=c.warm_strength)
+            results = [self.sampler.sample(o, camera, gravity=gravity, init=i, init_strength=c.warm_strength)
                        for o, i in zip(observations, inits)]
         people = []
         for i, (obs, result, track, mem, init, ok) in enumerate(zip(observations, results, tracks, memories, inits,
                                                                     coherent)):
             used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
-            if init is not None and c.weight_memory > 0 and mem.weights is not None:
-                result = _carry_weights(result, mem.weights, c.weight_memory)
+            if init is not None:
+                result = _keep_body_heights(result, init)
+                if c.weight_memory > 0 and mem.weights is not None:
+                    result = _carry_weights(result, mem.weights, c.weight_memory)
             person = PersonEstimate(
                 track_id=ids[i] if ids[i] >= 0 else i, detection_score=float(obs.score),
                 keypoints=np.asarray(obs.keypoints), keypoint_scores=np.asarray(used, dtype=np.float64),
@@ -246,6 +314,25 @@ class PoseEstimator:
         size = float(np.ptp(kp[ok], axis=0).max())
         residual = float(np.linalg.norm(scale * a - b, axis=1).mean()) / max(size, 1.0)
         return scale > 0 and residual <= self.config.warm_max_residual
+
+
+def _keep_body_heights(result, init: np.ndarray):
+    """Hypothesis i keeps the body height of the hypothesis it continues (the sampler draws a fresh one every
+    frame): each is scaled about the camera centre, which leaves its 2D projection unchanged."""
+    import dataclasses
+
+    from diffpose_ros.core.skeleton import nominal_height
+
+    now = nominal_height(np.asarray(result.poses_root_relative, dtype=np.float64))
+    before = nominal_height(np.asarray(init, dtype=np.float64))
+    s = np.where(now > 1e-3, before / np.maximum(now, 1e-3), 1.0)[:, None, None]
+    w = np.asarray(result.weights, dtype=np.float64)
+    cam, rr = result.poses_camera * s, result.poses_root_relative * s
+    mean_rr = np.einsum("m,mjk->jk", w, rr)
+    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+    return dataclasses.replace(result, poses_camera=cam, poses_root_relative=rr, translation=result.translation *
+                               s[:, 0], mean=np.einsum("m,mjk->jk", w, cam), mean_root_relative=mean_rr,
+                               spread=spread)
 
 
 def _carry_weights(result, previous: np.ndarray, power: float):

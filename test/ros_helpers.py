@@ -41,6 +41,20 @@ def stop(proc: subprocess.Popen, timeout: float = 10.0) -> tuple[int, str]:
     return proc.returncode, out or ""
 
 
+def subscribe_outputs(node, qos) -> tuple[list, list[dict[str, str]]]:
+    """Collect the estimator's PoseHypotheses and its /diagnostics key-values (one dict per message) on ``node``."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from diffpose_msgs.msg import PoseHypotheses
+
+    hyp: list = []
+    diag: list[dict[str, str]] = []
+    node.create_subscription(PoseHypotheses, "/estimator/hypotheses", hyp.append, qos)
+    node.create_subscription(DiagnosticArray, "/diagnostics",
+                             lambda m: diag.append({kv.key: kv.value for kv in m.status[0].values}), 10)
+    return hyp, diag
+
+
 def spin_until(node, condition: Callable[[], bool], timeout: float) -> bool:
     import rclpy
 

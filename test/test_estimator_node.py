@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import cv2
 import numpy as np
 import pytest
 import rclpy
@@ -65,19 +64,6 @@ class Harness:
         return stop(self.proc)
 
 
-@pytest.fixture
-def ros():
-    rclpy.init()
-    yield
-    rclpy.shutdown()
-
-
-@pytest.fixture(scope="module")
-def messi(images_dir):
-    rgb = np.ascontiguousarray(cv2.imread(str(images_dir / "messi5.jpg"))[..., ::-1])
-    return rgb, PinholeCamera.from_fov(rgb.shape[1], rgb.shape[0], 60.0)
-
-
 def test_real_image_gives_hypotheses_that_reproject_onto_the_keypoints(ros, messi):
     rgb, camera = messi
     h = Harness(num_hypotheses=16, guidance_iters=2)
@@ -91,8 +77,9 @@ def test_real_image_gives_hypotheses_that_reproject_onto_the_keypoints(ros, mess
     msg = h.hyp[0]
     assert msg.header.stamp.sec == 101 and msg.header.frame_id == FRAME
     assert list(msg.joint_names) == list(skeleton.JOINT_NAMES) and msg.skeleton == "h36m17"
-    assert len(msg.people) == 1
-    person = msg.people[0]
+    # messi and the spectators on the bench behind him (under 60 px tall): test the tallest
+    assert len(msg.people) >= 1
+    person = max(msg.people, key=lambda p: np.ptp([k.y for k in p.keypoints if k.score > 0] or [0.0]))
     assert len(person.hypotheses) == 16
     assert sum(hyp.weight for hyp in person.hypotheses) == pytest.approx(1.0, abs=1e-4)
     kp = np.array([[k.x, k.y] for k in person.keypoints])
@@ -152,9 +139,10 @@ def test_bad_input_is_dropped_and_counted_and_the_node_keeps_working(ros, messi)
     assert rc == 0, out
     stamps = [m.header.stamp.sec for m in h.hyp]
     assert stamps == [210, 211]
-    assert len(h.hyp[0].people) == 0 and len(h.hyp[1].people) == 1
+    assert len(h.hyp[0].people) == 0 and len(h.hyp[1].people) >= 1
     values = dropped()
     assert int(values["dropped_bad_input"]) == 4 and int(values["processed"]) == 2
+    assert int(values["dropped_bad_image"]) == 3 and int(values["dropped_too_many_pixels"]) == 1
     assert "dropped bad input" in out
 
 

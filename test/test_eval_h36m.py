@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from diffpose_ros.evaluation.h36m_cameras import CAMERA_IDS, h36m_camera, quaternion_to_matrix
+from diffpose_ros.core.gravity import quaternion_to_matrix
+from diffpose_ros.evaluation.h36m_cameras import CAMERA_IDS, h36m_camera
 from diffpose_ros.evaluation.h36m_data import Protocol, frame_indices, iter_sequences, load_positions_2d
 from diffpose_ros.evaluation.h36m_eval import H36MEvalConfig, run
 from diffpose_ros.evaluation.h36m_observations import detection_observation, synthetic_observation

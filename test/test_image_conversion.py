@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 from sensor_msgs.msg import CompressedImage, Image
 
+from diffpose_ros.core.input_limits import BadInputError, InputLimits
 from diffpose_ros.ros.image_conversion import (
     ImageConversionError,
     compressed_msg_to_rgb,
@@ -89,11 +90,23 @@ def test_compressed_jpeg_and_png(messi_rgb):
     (dict(height=0, width=4, encoding="rgb8", step=12, data=b""), "empty image"),
     (dict(height=4, width=4, encoding="rgb8", step=8, data=bytes(32)), "step"),
     (dict(height=4, width=4, encoding="rgb8", step=12, data=bytes(20)), r"expected step \* height"),
-    (dict(height=100000, width=100000, encoding="mono8", step=100000, data=b""), "too large"),
+    (dict(height=4, width=4, encoding="rgb8", step=12, data=bytes(49)), r"expected step \* height"),
 ])
 def test_bad_images_raise_clear_errors(fields, message):
-    with pytest.raises(ImageConversionError, match=message):
+    with pytest.raises(ImageConversionError, match=message) as err:
         image_msg_to_rgb(Image(**fields))
+    assert err.value.reason == "bad_image"
+
+
+def test_image_limits_are_checked_before_the_data():
+    huge = Image(height=100000, width=100000, encoding="mono8", step=100000, data=b"")
+    with pytest.raises(BadInputError, match="max_image_pixels") as err:
+        image_msg_to_rgb(huge)
+    assert err.value.reason == "too_many_pixels"
+    limits = InputLimits(max_image_pixels=100, max_image_bytes=50)
+    with pytest.raises(BadInputError, match="max_image_bytes") as err:
+        image_msg_to_rgb(Image(height=8, width=8, encoding="mono8", step=8, data=bytes(64)), limits)
+    assert err.value.reason == "too_many_bytes"
 
 
 def test_garbage_compressed_image_raises():

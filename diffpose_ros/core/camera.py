@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 MIN_DEPTH = 1e-3  # metres: points closer than this are clamped before division
+# Distortion models (sensor_msgs/distortion_models) -> number of coefficients; an empty D always means none.
+DISTORTION_LENGTHS = {"": 0, "none": 0, "plumb_bob": 5, "rational_polynomial": 8, "equidistant": 4}
+MAX_SKEW = 1e-3  # |K[0, 1]| / fx ignored as numerical noise; larger skew is not modelled
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,55 @@ class PinholeCamera:
         xd = x * radial + 2 * p1 * x * y + p2 * (r2 + 2 * x * x)
         yd = y * radial + p1 * (r2 + 2 * y * y) + 2 * p2 * x * y
         return np.stack([xd * self.fx + self.cx, yd * self.fy + self.cy], axis=-1)
+
+
+def validate_intrinsics(k, width: int, height: int, distortion_model: str = "", d=()) -> None:
+    """Raise ValueError unless K (row-major 3x3), the image size and D describe a usable pinhole camera.
+
+    K finite, upper triangular with last row (0, 0, 1) and negligible skew, so invertible; fx, fy > 0 and
+    between 0.005 and 1000 times the image side (a field of view between ~0.06 and ~179 degrees); the principal
+    point inside the image widened by a quarter on each side; D finite with the model's number of coefficients.
+    """
+    k = _finite_matrix(k, 3, 3, "K")
+    if not (0 < width <= 2**20 and 0 < height <= 2**20):
+        raise ValueError(f"image size {width}x{height} is not positive")
+    fx, fy, cx, cy = k[0, 0], k[1, 1], k[0, 2], k[1, 2]
+    if k[1, 0] != 0 or k[2, 0] != 0 or k[2, 1] != 0 or k[2, 2] != 1 or not (fx > 0 and fy > 0):
+        raise ValueError(f"K is not an invertible pinhole matrix [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with "
+                         f"fx, fy > 0: {k.ravel().tolist()}")
+    if abs(k[0, 1]) > MAX_SKEW * fx:
+        raise ValueError(f"K has skew {k[0, 1]} (not modelled)")
+    if not (0.005 * width <= fx <= 1000 * width and 0.005 * height <= fy <= 1000 * height):
+        raise ValueError(f"focal lengths fx={fx}, fy={fy} are implausible for a {width}x{height} image")
+    if not (-0.25 * width <= cx <= 1.25 * width and -0.25 * height <= cy <= 1.25 * height):
+        raise ValueError(f"principal point ({cx}, {cy}) is far outside the {width}x{height} image")
+    d = np.asarray(d, dtype=np.float64).ravel()
+    if distortion_model not in DISTORTION_LENGTHS:
+        raise ValueError(f"unknown distortion_model {distortion_model!r}; known: {sorted(DISTORTION_LENGTHS)}")
+    if d.size not in (0, DISTORTION_LENGTHS[distortion_model]):
+        raise ValueError(f"distortion_model {distortion_model!r} takes {DISTORTION_LENGTHS[distortion_model]} "
+                         f"coefficients, D has {d.size}")
+    if not np.isfinite(d).all():
+        raise ValueError(f"D is not finite: {d.tolist()}")
+
+
+def _finite_matrix(values, rows: int, cols: int, what: str) -> np.ndarray:
+    m = np.asarray(values, dtype=np.float64)
+    if m.size != rows * cols:
+        raise ValueError(f"{what} has {m.size} values, expected {rows * cols} ({rows}x{cols})")
+    m = m.reshape(rows, cols)
+    if not np.isfinite(m).all():
+        raise ValueError(f"{what} is not finite: {m.ravel().tolist()}")
+    return m
+
+
+def validate_affine(affine, what: str = "affine") -> np.ndarray:
+    """The 2x3 affine as float64, or ValueError unless it is finite and invertible (well conditioned)."""
+    a = _finite_matrix(affine, 2, 3, what)
+    sv = np.linalg.svd(a[:, :2], compute_uv=False)
+    if not (sv[-1] > 1e-9 and sv[0] / sv[-1] < 1e9):
+        raise ValueError(f"{what} is singular: {a.ravel().tolist()}")
+    return a
 
 
 def _cat(parts, like):

@@ -88,3 +88,18 @@ def mirror(pose: np.ndarray, axis: int = 0) -> np.ndarray:
 def root_relative(pose: np.ndarray) -> np.ndarray:
     """Subtract the pelvis from every joint."""
     return pose - pose[..., :1, :]
+
+
+ANKLE_HEIGHT_M = 0.07  # floor to ankle joint, added to the bone chains of a standing body
+STATURE_TO_NOMINAL = 1.03  # nominal height / stature, measured on the 1.70 m Bandai-Namco body
+
+
+def nominal_height(pose):
+    """Standing height ``[...]`` from bone lengths alone (legs + trunk + head chains + ankle height), any pose.
+
+    Works on numpy arrays and torch tensors. It is independent of the posture, so it measures body size.
+    """
+    d = pose[..., [c for c, _ in BONES], :] - pose[..., [p for _, p in BONES], :]
+    lengths = ((d * d).sum(-1)) ** 0.5
+    legs = 0.5 * (lengths[..., 1] + lengths[..., 2] + lengths[..., 4] + lengths[..., 5])  # thighs, shins
+    return legs + lengths[..., 6] + lengths[..., 7] + lengths[..., 8] + lengths[..., 9] + ANKLE_HEIGHT_M

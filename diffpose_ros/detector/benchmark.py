@@ -18,7 +18,6 @@ import numpy as np
 
 from ..core.paths import shared_data_dir
 from .blazepose import BlazePoseDetector
-from .roi import roi_from_points
 
 DEFAULT_IMAGES = ("messi5.jpg", "basketball1.png", "astronaut.png")
 
@@ -36,11 +35,11 @@ def time_ms(fn: Callable[[], object], runs: int, warmup: int) -> dict[str, float
 
 def bench_image(det: BlazePoseDetector, rgb: np.ndarray, runs: int, warmup: int) -> dict[str, object]:
     work, _ = det.prepare(rgb)
-    hits = det.person_detector(work)
+    hits = det.candidate_rois(work, det.config.max_people)
     row: dict[str, object] = {"people": len(det.detect(rgb)),
                               "detector": time_ms(lambda: det.person_detector(work), runs, warmup)}
     if hits:
-        roi = roi_from_points(hits[0].keypoints[0], hits[0].keypoints[1])
+        roi = hits[0][0]
         row["landmark_pass"] = time_ms(lambda: det.landmark_model(work, roi), runs, warmup)
     row["detect_total"] = time_ms(lambda: det.detect(rgb), runs, warmup)
     return row
@@ -55,6 +54,7 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--second-pass", action="store_true", help="second landmark pass in detect()")
+    ap.add_argument("--person-detector", default="centernet", choices=["centernet", "mediapipe"])
     args = ap.parse_args(argv)
     images = {n: cv2.imread(str(shared_data_dir() / "images" / n))[:, :, ::-1].copy() for n in args.images}
     results: dict[str, dict] = {}
@@ -62,7 +62,8 @@ def main(argv: "list[str] | None" = None) -> int:
     print(header + "\n" + "-" * len(header))
     fmt = lambda r: f"{r['median']:6.1f} (p95 {r['p95']:5.1f})" if r else f"{'-':>16}"  # noqa: E731
     for model in args.models:
-        det = BlazePoseDetector(model, threads=args.threads, second_pass=args.second_pass)
+        det = BlazePoseDetector(model, threads=args.threads, second_pass=args.second_pass,
+                                person_detector=args.person_detector)
         results[model] = {}
         for name, rgb in images.items():
             row = bench_image(det, rgb, args.runs, args.warmup)
@@ -70,6 +71,7 @@ def main(argv: "list[str] | None" = None) -> int:
             print(f"{model:6} {name:16} {row['people']:>6} {fmt(row['detector']):>16} "
                   f"{fmt(row.get('landmark_pass')):>16} {fmt(row['detect_total']):>16}")
     meta = {"runs": args.runs, "warmup": args.warmup, "threads": args.threads, "second_pass": args.second_pass,
+            "person_detector": args.person_detector,
             "cpu_count": os.cpu_count(), "loadavg": os.getloadavg()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"meta": meta, "results": results}, indent=1))

@@ -14,17 +14,22 @@ import numpy as np
 
 from ..core.camera import apply_affine, compose_affine, invert_affine
 from .base import PersonObservation
+from .centernet import CenterNetPeople
 from .h36m_mapping import to_person_observation
 from .image_input import MAX_SIDE, downscale, downscale_affine, to_rgb_uint8
 from .landmarks import LandmarkModel, LandmarkResult
 from .person_detection import PersonDetector, box_iou
 from .roi import Roi, roi_from_points
 
+PERSON_DETECTORS = ("centernet", "mediapipe")
+
 
 @dataclass(frozen=True)
 class BlazePoseConfig:
     max_people: int = 5
-    detection_threshold: float = 0.5  # person detector sigmoid score
+    person_detector: str = "centernet"  # "centernet": multi-person boxes; "mediapipe": BlazePose's own detector
+    detection_threshold: float = 0.5  # MediaPipe person detector sigmoid score
+    box_threshold: float = 0.25  # CenterNet person score (low: the landmark model's pose presence verifies each box)
     presence_threshold: float = 0.5  # landmark model pose-presence probability
     nms_iou: float = 0.3
     duplicate_iou: float = 0.5  # two landmark boxes overlapping more than this are one person
@@ -49,7 +54,8 @@ def result_to_full_image(result: LandmarkResult, full_to_work: np.ndarray) -> La
     lm[:, 2] *= scale
     roi = Roi(centre=apply_affine(back, result.roi.centre), size=result.roi.size * scale, rotation=result.roi.rotation)
     to_heatmap = compose_affine(result.image_to_heatmap, full_to_work)
-    return replace(result, roi=roi, landmarks=lm, image_to_heatmap=to_heatmap)
+    box = None if result.person_box is None else apply_affine(back, result.person_box.reshape(2, 2)).ravel()
+    return replace(result, roi=roi, landmarks=lm, image_to_heatmap=to_heatmap, person_box=box)
 
 
 class BlazePoseDetector:
@@ -58,8 +64,15 @@ class BlazePoseDetector:
     def __init__(self, model: str = "full", max_people: int = 5, threads: int = 1,
                  model_dir: "str | Path | None" = None, **config):
         self.config = BlazePoseConfig(max_people=max_people, **config)
-        self.person_detector = PersonDetector(model_dir, threads, self.config.detection_threshold,
-                                              self.config.nms_iou)
+        if self.config.person_detector not in PERSON_DETECTORS:
+            raise ValueError(f"unknown person detector {self.config.person_detector!r}; choose one of "
+                             f"{PERSON_DETECTORS}")
+        self.person_detector: "PersonDetector | CenterNetPeople"
+        if self.config.person_detector == "centernet":
+            self.person_detector = CenterNetPeople(model_dir, threads, self.config.box_threshold)
+        else:
+            self.person_detector = PersonDetector(model_dir, threads, self.config.detection_threshold,
+                                                  self.config.nms_iou)
         self.landmark_model = LandmarkModel(model, model_dir, threads)
 
     # --- building blocks (work-image coordinates) ---
@@ -68,6 +81,13 @@ class BlazePoseDetector:
         full = to_rgb_uint8(image)
         work, s = downscale(full, self.config.max_side)
         return work, (downscale_affine(full.shape, work.shape) if s < 1.0 else None)
+
+    def candidate_rois(self, work: np.ndarray, max_people: int) -> list[tuple[Roi, np.ndarray | None]]:
+        """``(ROI, person box or None)`` from the configured person detector, best first."""
+        if self.config.person_detector == "centernet":
+            return [(b.roi(), b.box) for b in self.person_detector(work)]
+        return [(roi_from_points(d.keypoints[0], d.keypoints[1]), None)
+                for d in self.person_detector(work, max_people, self.config.tile_detection)]
 
     def landmarks_in_roi(self, work: np.ndarray, roi: Roi) -> LandmarkResult | None:
         """Landmark model on ``roi`` (+ optional second pass); None if no pose is present."""
@@ -90,11 +110,13 @@ class BlazePoseDetector:
         if max_people <= 0:
             return []
         results: list[LandmarkResult] = []
-        for det in self.person_detector(work, max_people, self.config.tile_detection):
-            res = self.landmarks_in_roi(work, roi_from_points(det.keypoints[0], det.keypoints[1]))
+        for roi, box in self.candidate_rois(work, max_people):
+            res = self.landmarks_in_roi(work, roi)
             if res is not None:
-                results.append(res)
-        return dedupe(results, self.config.duplicate_iou)[:max_people]
+                results = dedupe(results + [replace(res, person_box=box)], self.config.duplicate_iou)
+                if len(results) >= max_people:  # candidates come best first: stop paying for landmark runs
+                    break
+        return results[:max_people]
 
     def to_observation(self, result: LandmarkResult, full_to_work: np.ndarray | None,
                        track_id: int = -1) -> PersonObservation:
@@ -103,7 +125,7 @@ class BlazePoseDetector:
         if full_to_work is not None:
             result = result_to_full_image(result, full_to_work)
         return to_person_observation(result.landmarks, result.heatmap_logits, result.image_to_heatmap,
-                                     score=result.presence, track_id=track_id)
+                                     score=result.presence, box=result.person_box, track_id=track_id)
 
     # --- PoseDetector ---
     def detect(self, image_rgb: np.ndarray) -> list[PersonObservation]:

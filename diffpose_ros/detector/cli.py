@@ -36,19 +36,22 @@ def summary(people) -> list[dict]:
 def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("input", type=Path, help="image or video file")
-    ap.add_argument("--out", type=Path, default=Path("out/det"))
-    ap.add_argument("--model", choices=["lite", "full", "heavy"], default="full")
-    ap.add_argument("--max-people", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--out", type=Path, default=Path("out/det"),
+                    help="output directory for the overlay PNGs and the JSON of keypoints (default: %(default)s)")
+    ap.add_argument("--model", choices=["lite", "full", "heavy"], default="full",
+                    help="BlazePose landmark model: lite is fastest, heavy most accurate (default: %(default)s)")
+    ap.add_argument("--max-people", type=int, default=5, help="most people detected per image (default: %(default)s)")
+    ap.add_argument("--threads", type=int, default=1, help="TFLite interpreter threads (default: %(default)s)")
     ap.add_argument("--frames", type=int, default=30, help="video: number of frames to process")
     ap.add_argument("--stride", type=int, default=1, help="video: write every n-th overlay")
-    ap.add_argument("--tiles", action="store_true", help="also detect on square tiles of wide images")
+    ap.add_argument("--person-detector", choices=["centernet", "mediapipe"], default="centernet")
+    ap.add_argument("--tiles", action="store_true", help="mediapipe: also detect on square tiles of wide images")
     ap.add_argument("--crop", type=int, nargs=4, metavar=("X0", "Y0", "X1", "Y1"), help="process this region only")
     ap.add_argument("--upscale", type=float, default=1.0, help="resize the (cropped) input by this factor first")
     args = ap.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     detector = BlazePoseDetector(args.model, max_people=args.max_people, threads=args.threads,
-                                 tile_detection=args.tiles)
+                                 tile_detection=args.tiles, person_detector=args.person_detector)
 
     def prepare(rgb: np.ndarray) -> np.ndarray:
         if args.crop:

@@ -27,6 +27,7 @@ class LandmarkResult:
     presence: float  # pose-presence probability
     heatmap_logits: np.ndarray  # [33, 64, 64] float32 per-landmark logits
     image_to_heatmap: np.ndarray  # [2, 3]
+    person_box: np.ndarray | None = None  # [4] image px from a box detector; None: the box of the landmarks
 
     def next_roi(self) -> Roi:
         """The ROI MediaPipe would use next, from the auxiliary landmarks 33 (centre) and 34 (size/rotation)."""

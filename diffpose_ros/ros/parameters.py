@@ -1,17 +1,22 @@
-"""The estimator node's parameters: one table with defaults, descriptions and checks.
+"""The estimator node's parameters: one table with defaults, descriptions, checks and which may change live.
 
-Every parameter is declared with a description (visible with ``ros2 param describe``) and validated at start:
-a bad value raises ParameterError naming the parameter, the value and what is allowed.
+Every parameter is declared with a description (visible with ``ros2 param describe``), its numeric range
+(IntegerRange / FloatingPointRange) and ``read_only`` unless it is applied live; it is validated at start (a bad
+value raises ParameterError naming the parameter, the value and what is allowed) and, for live ones, on every
+``ros2 param set`` by the same :func:`check_value`.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from rcl_interfaces.msg import ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+from diffpose_ros.sampling.config import DEFAULT as SAMPLER
 
 
 class ParameterError(ValueError):
@@ -25,37 +30,72 @@ class Param:
     description: str
     check: "Callable[[Any], bool] | None" = None
     allowed: str = ""
+    bounds: "tuple[float, float] | None" = None  # numeric range, declared in the descriptor too
+    live: bool = False  # applied on `ros2 param set`; otherwise read_only
 
 
 def _choice(*values: str) -> tuple[Callable[[Any], bool], str]:
     return (lambda v: v in values), "one of " + ", ".join(values)
 
 
-def _range(lo: float, hi: float) -> tuple[Callable[[Any], bool], str]:
-    return (lambda v: lo <= v <= hi), f"in [{lo}, {hi}]"
+def _vector(n: int, lo: float = -1e6, hi: float = 1e6, nonzero: bool = True) -> tuple[Callable[[Any], bool], str]:
+    def ok(v) -> bool:
+        finite = len(v) == n and all(math.isfinite(x) and lo <= x <= hi for x in v)
+        return finite and (any(x != 0.0 for x in v) or not nonzero)
+    return ok, f"{n} finite numbers in [{lo:g}, {hi:g}]" + (", not all zero" if nonzero else "")
+
+
+def _range(lo: float, hi: float) -> tuple[Callable[[Any], bool], str, tuple[float, float]]:
+    return (lambda v: lo <= v <= hi), f"in [{lo}, {hi}]", (lo, hi)
 
 
 PARAMS: tuple[Param, ...] = (
     Param("device", "cpu", "torch device for the diffusion sampler: cpu, cuda or cuda:N",
           lambda v: v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()), "cpu, cuda or cuda:N"),
-    Param("seed", 0, "random seed of the sampler (-1: a new seed every run)", *_range(-1, 2**31 - 1)),
-    Param("num_hypotheses", 16, "number m of 3D hypotheses sampled per person", *_range(1, 512)),
-    Param("num_steps", 10, "denoising steps per frame (1..1000; more = slower, see the benchmark)", *_range(1, 1000)),
-    Param("guidance_scale", 1.0, "strength of the heatmap guidance (0 = unguided prior samples)", *_range(0.0, 1e3)),
-    Param("guidance_iters", 1, "guidance iterations per denoising step (2: more accurate, ~35% slower)",
-          *_range(1, 20)),
-    Param("eta", 1.0, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
-          *_range(0.0, 1.0)),
+    Param("seed", 0, "random seed of the sampler (-1: a new seed every run)", *_range(-1, 2**31 - 1), live=True),
+    Param("num_hypotheses", SAMPLER.num_hypotheses, "number m of 3D hypotheses sampled per person",
+          *_range(1, 512), live=True),
+    Param("num_steps", SAMPLER.num_steps, "denoising steps per frame (1..1000; more = slower, see the benchmark)",
+          *_range(1, 1000), live=True),
+    Param("guidance_scale", SAMPLER.guidance_scale, "strength of the heatmap guidance (0 = unguided prior samples)",
+          *_range(0.0, 1e3), live=True),
+    Param("guidance_iters", SAMPLER.guidance_iters, "guidance iterations per denoising step",
+          *_range(1, 20), live=True),
+    Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
+          *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
+    Param("body_height", SAMPLER.body_height[0], "stature (m) of the people seen: 2D cannot tell a small person "
+          "near from a big one far away, so hypotheses take this size (0 = the prior's own sizes)",
+          *_range(0.0, 3.0), live=True),
+    Param("body_height_sd", SAMPLER.body_height[1], "relative spread of body_height across hypotheses",
+          *_range(0.0, 0.5), live=True),
+    Param("gravity.source", "none", "where the direction of gravity in the camera frame comes from: none "
+          "(unknown: hypotheses draw a camera tilt from tilt_prior_deg), parameter (gravity.vector) or imu "
+          "(sensor_msgs/Imu on 'imu', rotated by gravity.imu_to_camera)", *_choice("none", "parameter", "imu")),
+    Param("gravity.vector", [0.0, 1.0, 0.0], "gravity in the camera optical frame (x right, y down, z forward; "
+          "any length), used with gravity.source=parameter; [0, 1, 0] = a level camera", *_vector(3), live=True),
+    Param("gravity.imu_to_camera", [0.0, 0.0, 0.0, 1.0], "rotation (quaternion x, y, z, w) from the IMU frame to "
+          "the camera optical frame, used with gravity.source=imu", *_vector(4)),
+    Param("gravity.imu_timeout", 1.0, "seconds after the last Imu message until gravity counts as unknown",
+          *_range(0.01, 3600.0), live=True),
+    Param("tilt_prior_deg", list(SAMPLER.tilt_prior_deg), "camera pitch range (degrees, + = looking down) the "
+          "hypotheses draw from while gravity is unknown; [0, 0] = assume a level camera",
+          *_vector(2, -90.0, 90.0, nonzero=False), live=True),
     Param("input", "image", "what drives the estimator: image (sensor_msgs/Image on 'image'), compressed "
           "(sensor_msgs/CompressedImage on 'compressed_image') or observations (diffpose_msgs/Observations2D on "
           "'observations', e.g. from another 2D detector)", *_choice("image", "compressed", "observations")),
     Param("detector.model", "full", "BlazePose landmark model: lite, full or heavy", *_choice("lite", "full", "heavy")),
+    Param("detector.person_detector", "centernet", "who finds the people: centernet (multi-person boxes, any view, "
+          "about 60 px tall and up) or mediapipe (BlazePose's detector: one large, face-visible person)",
+          *_choice("centernet", "mediapipe")),
     Param("detector.model_dir", "", "directory of the .tflite models; empty = the installed models"),
-    Param("detector.max_people", 4, "maximum number of people per image", *_range(1, 32)),
-    Param("detector.min_detection_score", 0.5, "person detector score threshold", *_range(0.0, 1.0)),
-    Param("detector.min_presence", 0.5, "landmark-model pose presence threshold", *_range(0.0, 1.0)),
-    Param("detector.min_joint_score", 0.2, "joints below this visibility give no guidance", *_range(0.0, 1.0)),
+    Param("detector.max_people", 4, "maximum number of people the detector looks for per image", *_range(1, 32),
+          live=True),
+    Param("detector.min_detection_score", 0.5, "MediaPipe person detector score threshold "
+          "(person_detector: mediapipe)", *_range(0.0, 1.0), live=True),
+    Param("detector.min_presence", 0.5, "landmark-model pose presence threshold", *_range(0.0, 1.0), live=True),
+    Param("detector.min_joint_score", 0.2, "joints below this visibility give no guidance", *_range(0.0, 1.0),
+          live=True),
     Param("detector.threads", 2, "TFLite interpreter threads", *_range(1, 64)),
     Param("detector.tracking", True, "track person ROIs across frames (video); false = detect every frame"),
     Param("tracking.min_hits", 2, "detections before a new person's track is confirmed", *_range(1, 100)),
@@ -90,38 +130,74 @@ PARAMS: tuple[Param, ...] = (
     Param("output_qos.depth", 10, "queue depth of the outputs", *_range(1, 1000)),
     Param("process_every_frame", False, "queue frames instead of processing only the newest (replay evaluation)"),
     Param("camera_info_sync_tolerance", 0.02, "max |image stamp - camera_info stamp| in seconds to pair them",
-          *_range(0.0, 10.0)),
+          *_range(0.0, 10.0), live=True),
     Param("camera_info_wait", 0.1, "seconds a frame waits for the CameraInfo with its stamp before the nearest "
-          "one (or the fallback) is used", *_range(0.0, 10.0)),
+          "one (or the fallback) is used", *_range(0.0, 10.0), live=True),
     Param("fallback_horizontal_fov_deg", 60.0, "horizontal field of view assumed (with a warning) while no "
-          "camera_info has arrived", *_range(1.0, 179.0)),
-    Param("require_camera_info", False, "drop frames (counted) instead of using the fallback intrinsics"),
-    Param("max_image_pixels", 4096 * 4096, "larger images are dropped (counted) as bad input", *_range(1, 2**28)),
-    Param("markers.enabled", True, "publish visualization_msgs/MarkerArray on ~/markers"),
-    Param("markers.max_hypotheses", 16, "hypotheses drawn per person (the most likely first)", *_range(0, 512)),
-    Param("markers.line_width", 0.02, "bone line width in metres", *_range(0.001, 1.0)),
-    Param("markers.joint_size", 0.04, "joint sphere diameter in metres", *_range(0.001, 1.0)),
+          "camera_info has arrived", *_range(1.0, 179.0), live=True),
+    Param("require_camera_info", False, "drop frames (counted) instead of using the fallback intrinsics", live=True),
+    Param("max_image_pixels", 4096 * 4096, "images with more pixels (raw, or declared in a PNG/JPEG header) are "
+          "dropped before decoding (dropped_too_many_pixels)", *_range(1, 8192 * 8192), live=True),
+    Param("max_image_bytes", 128 * 2**20, "Image/CompressedImage messages with more data bytes are dropped "
+          "(dropped_too_many_bytes)", *_range(1, 2**30), live=True),
+    Param("max_people_per_frame", 16, "Observations2D with more people are dropped (dropped_too_many_people); "
+          "detector output beyond it is cut to the most confident (people_cut)", *_range(1, 256), live=True),
+    Param("max_heatmap_values", 17 * 256 * 256, "per person joints x height x width of Observations2D heatmaps; "
+          "larger ones are dropped (dropped_too_large_heatmap)", *_range(1, 2**26), live=True),
+    Param("markers.enabled", True, "publish visualization_msgs/MarkerArray on ~/markers", live=True),
+    Param("markers.max_hypotheses", 16, "hypotheses drawn per person (the most likely first)", *_range(0, 512),
+          live=True),
+    Param("markers.line_width", 0.02, "bone line width in metres", *_range(0.001, 1.0), live=True),
+    Param("markers.joint_size", 0.04, "joint sphere diameter in metres", *_range(0.001, 1.0), live=True),
     Param("diagnostics_period", 1.0, "seconds between /diagnostics messages", *_range(0.05, 3600.0)),
 )
+BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+
+
+def descriptor(p: Param) -> ParameterDescriptor:
+    """The declared descriptor: description, range, read_only unless live."""
+    desc = ParameterDescriptor(description=p.description + (f" ({p.allowed})" if p.allowed else ""),
+                               read_only=not p.live)
+    if p.bounds is not None and isinstance(p.default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=float(p.bounds[0]), to_value=float(p.bounds[1]))]
+    elif p.bounds is not None and isinstance(p.default, int) and not isinstance(p.default, bool):
+        desc.integer_range = [IntegerRange(from_value=int(p.bounds[0]), to_value=int(p.bounds[1]), step=1)]
+    return desc
+
+
+def check_value(name: str, value: Any) -> Any:
+    """The validated value of parameter ``name`` (ints widened to float where a float is expected).
+
+    Raises ParameterError naming the parameter, the value and what is allowed.
+    """
+    p = BY_NAME.get(name)
+    if p is None:
+        raise ParameterError(f"unknown parameter {name!r}")
+    if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(p.default, list) and not isinstance(value, str | bytes):
+        try:  # rclpy hands arrays over as array.array or lists
+            value = [float(x) for x in value]
+        except (TypeError, ValueError):
+            pass
+    if type(value) is not type(p.default):
+        raise ParameterError(f"parameter {name!r} = {value!r} has type {type(value).__name__}, "
+                             f"expected {type(p.default).__name__}")
+    if p.check is not None and not p.check(value):
+        raise ParameterError(f"parameter {name!r} = {value!r} is invalid: must be {p.allowed}")
+    return value
 
 
 def declare_and_read(node) -> dict[str, Any]:
     """Declare every parameter on ``node`` and return validated values; raises ParameterError."""
     values: dict[str, Any] = {}
     for p in PARAMS:
-        desc = ParameterDescriptor(description=p.description + (f" ({p.allowed})" if p.allowed else ""))
         try:
-            value = node.declare_parameter(p.name, p.default, desc).value
+            value = node.declare_parameter(p.name, p.default, descriptor(p)).value
         except Exception as exc:
-            raise ParameterError(f"parameter {p.name!r}: {exc} (expected {type(p.default).__name__})") from exc
-        if isinstance(p.default, float) and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if type(value) is not type(p.default):
-            raise ParameterError(f"parameter {p.name!r} = {value!r} has type {type(value).__name__}, "
-                                 f"expected {type(p.default).__name__}")
-        if p.check is not None and not p.check(value):
-            raise ParameterError(f"parameter {p.name!r} = {value!r} is invalid: must be {p.allowed}")
-        values[p.name] = value
+            raise ParameterError(f"parameter {p.name!r}: {exc} (expected {type(p.default).__name__}"
+                                 f"{', ' + p.allowed if p.allowed else ''})") from exc
+        values[p.name] = check_value(p.name, value)
     return values
 
 

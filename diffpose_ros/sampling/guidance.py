@@ -214,10 +214,12 @@ class HeatmapLikelihood:
         return self._var_px
 
     def targets(self) -> tuple[Tensor, Tensor]:
-        a = self.affine.double()
-        inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0.0, 0.0, 1.0]])]))[:2]
-        pts = self._peaks_hm.double() @ inv[:, :2].T + inv[:, 2]
-        return pts.float(), self.weights
+        """Heatmap peaks in image px ``[J, 2]`` and the joint weights (computed once)."""
+        if getattr(self, "_targets", None) is None or self._targets.device != self.affine.device:
+            a = self.affine.double()
+            inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0.0, 0.0, 1.0]])]))[:2]
+            self._targets = (self._peaks_hm.double() @ inv[:, :2].T + inv[:, 2]).float()
+        return self._targets, self.weights
 
 
 class KeypointLikelihood:

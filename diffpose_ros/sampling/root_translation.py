@@ -86,11 +86,21 @@ class RootTranslationSolver:
         self._f = torch.tensor([fx, fy], dtype=torch.float32)
         self._c = torch.tensor([camera.cx, camera.cy], dtype=torch.float32)
 
-    def __call__(self, pose_rr: Tensor) -> Tensor:
-        """Translations ``[B, 3]`` for root-relative poses ``[B, J, 3]`` (metres)."""
-        return self.solve(pose_rr)[0]
+    def __call__(self, pose_rr: Tensor, init: Tensor | None = None, iters: int | None = None,
+                 weights: Tensor | None = None) -> Tensor:
+        """Translations ``[B, 3]`` for root-relative poses ``[B, J, 3]`` (metres).
 
-    def solve(self, pose_rr: Tensor) -> tuple[Tensor, Tensor]:
+        ``init`` (``[B, 3]``, e.g. the translation of a slightly different pose) replaces the closed-form seed,
+        and ``iters`` the number of Gauss-Newton steps (default ``refine_iters``); ``weights`` (``[B, J]``,
+        with ``init``) scale each joint's weight in those steps, e.g. to discount outliers.
+        """
+        if init is not None and self.determined:
+            tz_min = self.min_depth - pose_rr[..., 2].min(dim=-1).values
+            trans = self._gauss_newton(pose_rr, init, self.known_depth is not None, iters, weights)
+            return torch.cat([trans[:, :2], torch.maximum(trans[:, 2:], tz_min[:, None])], dim=-1)
+        return self.solve(pose_rr, iters)[0]
+
+    def solve(self, pose_rr: Tensor, iters: int | None = None) -> tuple[Tensor, Tensor]:
         """``(translation [B, 3], clamped [B] bool)``."""
         if self._coef.device != pose_rr.device or self._coef.dtype != pose_rr.dtype:
             self._coef = self._coef.to(device=pose_rr.device, dtype=pose_rr.dtype)
@@ -108,7 +118,7 @@ class RootTranslationSolver:
         ty = lin[:, 1] + self._cy * tz
         trans = torch.stack([tx, ty, tz], dim=-1)
         if self.determined and self.refine_iters > 0:
-            trans = self._gauss_newton(pose_rr, trans, fix_depth=known)
+            trans = self._gauss_newton(pose_rr, trans, known, iters)
         clamped = trans[:, 2] <= tz_min + 1e-6
         trans = torch.cat([trans[:, :2], torch.maximum(trans[:, 2:], tz_min[:, None])], dim=-1)
         return trans, clamped
@@ -126,30 +136,36 @@ class RootTranslationSolver:
         s3 = ((wn[None, :, None] * (xy - c3) ** 2).sum((1, 2))).sqrt()
         return s3 / s2.clamp_min(1e-6)
 
-    def _gauss_newton(self, pose_rr: Tensor, trans: Tensor, fix_depth: bool) -> Tensor:
-        """Gauss-Newton on sum_j w_j |project(X_j + T) - u_j|^2 over T (or Tx, Ty with a fixed depth)."""
-        w = self._w.to(pose_rr)
+    def _gauss_newton(self, pose_rr: Tensor, trans: Tensor, fix_depth: bool, iters: int | None = None,
+                      weights: Tensor | None = None) -> Tensor:
+        """Gauss-Newton on sum_j w_j |project(X_j + T) - u_j|^2 over T (or Tx, Ty with a fixed depth).
+
+        The normal matrix has the pattern ``[[A, 0, C], [0, B, D], [C, D, E]]``; its 3x3 system is solved in
+        closed form (a batched ``linalg.solve`` of 3x3 systems costs more than the rest of the step).
+        """
+        w = self._w.to(pose_rr) if weights is None else self._w.to(pose_rr) * weights
         u = self._u.to(pose_rr)
-        f = self._f.to(pose_rr)
-        c = self._c.to(pose_rr)
-        eye = torch.eye(3, dtype=pose_rr.dtype, device=pose_rr.device)
-        for _ in range(self.refine_iters):
+        fx, fy = float(self._f[0]), float(self._f[1])
+        cx, cy = float(self._c[0]), float(self._c[1])
+        for _ in range(self.refine_iters if iters is None else iters):
             p = pose_rr + trans[:, None]
-            z = p[..., 2].clamp_min(self.min_depth)
-            proj = f * p[..., :2] / z[..., None] + c
-            r = proj - u  # [B, J, 2]
-            # d proj / d T: [[fx/z, 0, -fx x/z^2], [0, fy/z, -fy y/z^2]]
-            jac = torch.zeros(*r.shape, 3, dtype=pose_rr.dtype, device=pose_rr.device)
-            jac[..., 0, 0] = f[0] / z
-            jac[..., 1, 1] = f[1] / z
-            jac[..., 0, 2] = -f[0] * p[..., 0] / z**2
-            jac[..., 1, 2] = -f[1] * p[..., 1] / z**2
+            inv_z = 1.0 / p[..., 2].clamp_min(self.min_depth)
+            px, py = p[..., 0] * inv_z, p[..., 1] * inv_z
+            r0, r1 = fx * px + cx - u[:, 0], fy * py + cy - u[:, 1]  # [B, J] residuals
+            a, b = fx * inv_z, fy * inv_z  # d proj / d (Tx, Ty); d proj / d Tz = (-a px, -b py)
+            wa, wb = w * a, w * b
+            big_a, big_b = (wa * a).sum(-1) + 1e-9, (wb * b).sum(-1) + 1e-9
+            g0, g1 = (wa * r0).sum(-1), (wb * r1).sum(-1)
             if fix_depth:
-                jac[..., 2] = 0.0
-            jw = jac * w[None, :, None, None]
-            h = torch.einsum("bjki,bjkl->bil", jw, jac) + 1e-9 * eye + (eye[2] * eye if fix_depth else 0.0)
-            g = torch.einsum("bjki,bjk->bi", jw, r)
-            trans = trans - torch.linalg.solve(h, g)
+                step = torch.stack([g0 / big_a, g1 / big_b, torch.zeros_like(g0)], dim=-1)
+            else:
+                big_c, big_d = -(wa * a * px).sum(-1), -(wb * b * py).sum(-1)
+                big_e = (w * ((a * px) ** 2 + (b * py) ** 2)).sum(-1) + 1e-9
+                g2 = -(wa * px * r0 + wb * py * r1).sum(-1)
+                dz = (g2 - big_c * g0 / big_a - big_d * g1 / big_b) / (
+                    big_e - big_c * big_c / big_a - big_d * big_d / big_b).clamp_min(1e-12)
+                step = torch.stack([(g0 - big_c * dz) / big_a, (g1 - big_d * dz) / big_b, dz], dim=-1)
+            trans = trans - step
         return trans
 
 

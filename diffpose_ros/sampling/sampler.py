@@ -8,6 +8,7 @@ Without an observation the same call draws unconditional samples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,7 +16,8 @@ import torch
 from torch import Tensor
 
 from ..core.camera import PinholeCamera
-from ..core.skeleton import NUM_JOINTS
+from ..core.gravity import gravity_from_pitch_roll, level_to_camera
+from ..core.skeleton import NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
 from .guidance import (
     GuidanceSchedule,
     Likelihood,
@@ -76,6 +78,9 @@ class GuidedSampler:
         likelihood: ``"auto"`` (heatmaps if usable, else keypoints), ``"heatmap"`` or ``"keypoints"``.
         depth_prior: pelvis depth (m) used when the 2D targets cannot fix it.
         weight_temperature: softmax temperature of the hypothesis weights per weighted joint.
+        density_bandwidth: the weights also favour hypotheses where the others crowd (a kernel density over the
+            m hypotheses, RMS joint distance bandwidth in metres): among poses that explain the 2D equally well,
+            the posterior's mode is the better single answer. 0 = 2D likelihood only.
         clip_sample: clamp x0 estimates to +-clip_sample (model space, ~0.3-0.4 m a unit); None = off.
         gradient_method: ``"analytic"`` (fast) or ``"autograd"`` (reference) on the projection graph.
         min_alpha_bar: start sampling at the last timestep with alpha_bar >= this (0 = at T - 1). Skips steps
@@ -88,15 +93,29 @@ class GuidedSampler:
             shared 2-core CPU). This sets torch's process-wide setting (``torch.set_num_threads``).
         restore_threads: put the caller's thread count back after every call. Off by default: each switch
             makes OpenMP resize its pool on the next parallel op (measured ms per frame).
+        tilt_prior_deg: ``(lo, hi)`` camera pitch (degrees, + = looking down) that hypotheses draw uniformly
+            when ``sample`` gets no gravity; ``(0, 0)`` assumes a level camera.
+        align_yaw_above: at steps with ``t / T >=`` this, each hypothesis is first turned to the heading that
+            best explains the 2D evidence (see ``_best_yaw``); > 1 = off.
+        align_yaw_candidates: headings tried by that search (every ``360 / n`` degrees).
+        body_height: ``(stature_m, relative_sd)`` of the people seen. 2D evidence cannot tell a small person near
+            from a big one far away, so each guided hypothesis is scaled (with its distance: its 2D fit is
+            unchanged) to a body height drawn from this log-normal; ``stature_m = 0`` keeps the prior's own sizes.
+            Ignored with ``known_depth`` (then the depth fixes the size).
+        robust_k: a joint's weight in the translation fit fades (Geman-McClure) once its heatmap peak lies more
+            than about this many sigmas from the joint (see ``_outlier_weights``); 0 = off.
     """
 
-    def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.0,
-                 guidance_schedule: str | GuidanceSchedule = "constant", guidance_iters: int = 1, eta: float = 1.0,
+    def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.5,
+                 guidance_schedule: str | GuidanceSchedule = "constant", guidance_iters: int = 2, eta: float = 1.0,
                  seed: int | None = 0, likelihood: str = "auto", min_score: float = 0.05,
                  keypoint_sigma_px: float = 8.0, depth_prior: float = 4.0, max_guidance_step: float = 0.3,
-                 weight_temperature: float = 1.0, clip_sample: float | None = 5.0,
+                 weight_temperature: float = 0.5, density_bandwidth: float = 0.1, clip_sample: float | None = 5.0,
                  gradient_method: str = "analytic", min_alpha_bar: float = 0.01, reference_steps: int = 10,
-                 num_threads: int | None = 1, restore_threads: bool = False) -> None:
+                 num_threads: int | None = 1, restore_threads: bool = False,
+                 tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
+                 align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04),
+                 robust_k: float = 2.0) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -112,10 +131,16 @@ class GuidedSampler:
         self.depth_prior = float(depth_prior)
         self.max_guidance_step = float(max_guidance_step)
         self.weight_temperature = float(weight_temperature)
+        self.density_bandwidth = float(density_bandwidth)
         self.gradient_method = gradient_method
         self.reference_steps = int(reference_steps)
         self.num_threads = num_threads
         self.restore_threads = bool(restore_threads)
+        self.tilt_prior_deg = (float(tilt_prior_deg[0]), float(tilt_prior_deg[1]))
+        self.align_yaw_above = float(align_yaw_above)
+        self.align_yaw_candidates = int(align_yaw_candidates)
+        self.body_height = (float(body_height[0]), float(body_height[1]))
+        self.robust_k = float(robust_k)
         self.device = torch.device(getattr(prior, "device", "cpu"))
         self.generator = torch.Generator(device=self.device)
         if seed is None:
@@ -136,29 +161,33 @@ class GuidedSampler:
     def sample(self, observation=None, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
                known_depth: float | None = None, generator: torch.Generator | None = None,
                likelihood: Likelihood | None = None, inpainting: Inpainting | None = None,
-               init: "np.ndarray | Tensor | None" = None, init_strength: float = 0.5) -> SampleResult:
+               gravity: np.ndarray | None = None, init: "np.ndarray | None" = None,
+               init_strength: float = 0.3) -> SampleResult:
         """Draw hypotheses for one observation (PersonObservation-like object / dict, or None = unconditional).
 
         ``camera`` is required when guiding. ``likelihood`` overrides the one built from ``observation``.
-        ``known_depth`` (metres, pelvis) makes the translation metric. ``init`` (``[m, 17, 3]`` root-relative
-        metres, e.g. the previous video frame's hypotheses) warm-starts the sampler: it is re-noised to the grid
-        timestep a fraction ``init_strength`` from the end and only the remaining steps run (SDEdit-style).
+        ``known_depth`` (metres, pelvis) makes the translation metric. ``gravity`` (``[3]``, camera optical frame)
+        keeps every hypothesis upright in the world; unknown (None), each hypothesis draws its own camera tilt from
+        ``tilt_prior_deg`` (see :mod:`diffpose_ros.core.gravity`). ``init`` (``[m, 17, 3]`` root-relative metres,
+        camera frame, e.g. the previous video frame's hypotheses) warm-starts the sampler: re-noised to the grid
+        timestep a fraction ``init_strength`` from the end, only the remaining steps run (SDEdit-style).
         """
         return self.sample_many([observation], camera, num_hypotheses, known_depth,
                                 None if generator is None else [generator],
-                                None if likelihood is None else [likelihood], inpainting,
+                                None if likelihood is None else [likelihood], inpainting, gravity,
                                 None if init is None else [init], init_strength)[0]
 
     def sample_many(self, observations: list, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
                     known_depth: float | None = None, generators: "list[torch.Generator] | None" = None,
                     likelihoods: "list[Likelihood] | None" = None, inpainting: Inpainting | None = None,
-                    inits: "list | None" = None, init_strength: float = 0.5) -> list[SampleResult]:
-        """Several people of one image in ONE batch of ``P * m`` through the prior (likelihoods stay per person).
+                    gravity: np.ndarray | None = None, inits: "list | None" = None,
+                    init_strength: float = 0.3) -> list[SampleResult]:
+        """Several people of one image in ONE batch of ``P * m`` through the prior (guidance stays per person).
 
         ``generators`` (one per person) make each person's draws independent of the others: with the same seeds
         the results equal per-person :meth:`sample` calls (up to float rounding of the batched network).
         Without them the sampler's generator is used for everyone. ``inits`` (None or, per person, None or an
-        ``[m, 17, 3]`` root-relative start) warm-start as in :meth:`sample`; people without one start cold.
+        ``[m, 17, 3]`` start) warm-start as in :meth:`sample`; people with and without one run as two batches.
         """
         threads = torch.get_num_threads()
         switch = self.num_threads is not None and self.num_threads != threads
@@ -180,16 +209,17 @@ class GuidedSampler:
                                  f"{len(inits) if inits is not None else 0} inits")
             if not 0.0 < float(init_strength) <= 1.0:
                 raise ValueError(f"init_strength must be in (0, 1], got {init_strength}")
-            if not liks:
-                return []
+            rots = [self._rotations(gravity, m, g, guided=lik is not None and inpainting is None)
+                    for lik, g in zip(liks, gens)]
             warm = [p for p in range(len(liks)) if inits is not None and inits[p] is not None]
             groups = [warm, [p for p in range(len(liks)) if p not in warm]] if 0 < len(warm) < len(liks) else [
                 list(range(len(liks)))]
             out: list = [None] * len(liks)
-            with torch.no_grad():  # people with and without a warm start run as two batches
-                for g in groups:
+            with torch.no_grad():
+                for g in groups if liks else []:
                     res = self._run([liks[p] for p in g], camera, m, known_depth, [gens[p] for p in g], inpainting,
-                                    None if inits is None else [inits[p] for p in g], float(init_strength))
+                                    [rots[p] for p in g], None if inits is None else [inits[p] for p in g],
+                                    float(init_strength))
                     for p, r in zip(g, res):
                         out[p] = r
             return out
@@ -198,6 +228,19 @@ class GuidedSampler:
                 torch.set_num_threads(threads)
 
     # ------------------------------------------------------------------ internals
+    def _rotations(self, gravity: np.ndarray | None, m: int, gen: torch.Generator, guided: bool) -> Tensor | None:
+        """Level-to-camera rotations ``[m, 3, 3]`` (None = identity: level camera, or unguided/inpainting)."""
+        if gravity is not None:
+            r = torch.as_tensor(level_to_camera(gravity), dtype=torch.float32, device=self.device)
+            return r.expand(m, 3, 3)
+        lo, hi = self.tilt_prior_deg
+        if not guided or (lo == 0 and hi == 0):
+            return None
+        u = torch.rand(m, generator=gen, device=self.device, dtype=torch.float64).cpu().numpy()
+        pitches = lo + (hi - lo) * u
+        mats = np.stack([level_to_camera(gravity_from_pitch_roll(p)) for p in pitches])
+        return torch.as_tensor(mats, dtype=torch.float32, device=self.device)
+
     def _solver(self, lik: Likelihood | None, camera: PinholeCamera | None, known_depth: float | None
                 ) -> RootTranslationSolver | None:
         if lik is None or camera is None:
@@ -213,50 +256,62 @@ class GuidedSampler:
             return t
         return solver(pose_rr)
 
-    def _warm_start(self, inits: list | None, m: int, init_strength: float) -> tuple[int, list[Tensor] | None]:
+    def _warm_start(self, inits: list | None, rots: list, m: int, init_strength: float
+                    ) -> tuple[int, list[Tensor] | None]:
         """(first grid index, per person the model-space start ``[m, 17, 3]``) or (0, None): cold."""
         if inits is None or any(i is None for i in inits):
             return 0, None
         start = self.num_steps - max(1, round(init_strength * self.num_steps))
         x0 = []
-        for init in inits:
+        for init, rot in zip(inits, rots):
             pose = torch.as_tensor(np.asarray(init, dtype=np.float32), device=self.device)
             if pose.shape != (m, NUM_JOINTS, 3) or not torch.isfinite(pose).all():
                 raise ValueError(f"init must be finite [{m}, {NUM_JOINTS}, 3], got {tuple(pose.shape)}")
-            x0.append(self.prior.to_model_space(pose - pose[:, :1]))
+            x0.append(self.prior.to_model_space(_to_level(pose - pose[:, :1], rot)))
         return start, x0
 
-    def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None,
-             gens: list, inpainting: Inpainting | None, inits: list | None = None,
-             init_strength: float = 0.5) -> list[SampleResult]:
+    def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None, gens: list,
+             inpainting: Inpainting | None, rots: list, inits: list | None = None, init_strength: float = 0.3
+             ) -> list[SampleResult]:
         prior, sched = self.prior, self.scheduler
         T = sched.num_train_timesteps
-        P = len(liks)
+        people = range(len(liks))
+        part = [slice(p * m, (p + 1) * m) for p in people]
         solvers = [self._solver(lik, camera, known_depth) for lik in liks]
 
-        def noise() -> Tensor:  # per person from its own generator (P = 1: exactly one draw as before)
+        def noise() -> Tensor:  # per person from its own generator (one person: the same draws as ever)
             return torch.cat([torch.randn((m, NUM_JOINTS, 3), generator=g, device=self.device) for g in gens])
 
         x = noise()
         grid = sched.timesteps.tolist()
-        start, warm = self._warm_start(inits, m, init_strength)
+        start, warm = self._warm_start(inits, rots, m, init_strength)
         if warm is not None:
-            x = torch.cat([sched.add_noise(w, x[p * m:(p + 1) * m], grid[start]) for p, w in enumerate(warm)])
+            x = torch.cat([sched.add_noise(w, x[part[p]], grid[start]) for p, w in enumerate(warm)])
         if inpainting is not None:
             known = inpainting.known_model.to(x)[None].expand_as(x)
             mask = inpainting.mask.to(self.device)[None, :, None].expand_as(x)
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = grid[start:]
-        t_vecs = {t: torch.full((P * m,), t, dtype=torch.long, device=self.device) for t in grid}
+        trans: list = [None] * len(liks)  # the previous step's translations seed the next step's solve
+        t_vecs = {t: torch.full((len(liks) * m,), t, dtype=torch.long, device=self.device) for t in grid}
         for t in grid:
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
                 scale = self._step_scale * self.schedule(t / T)
-                if scale > 0 and any(lik is not None for lik in liks):
-                    x0 = torch.cat([self._guide(x0[p * m:(p + 1) * m], lik, camera, scale, solvers[p])
-                                    if lik is not None else x0[p * m:(p + 1) * m] for p, lik in enumerate(liks)])
+                x, eps, x0 = list(x.split(m)), list(eps.split(m)), list(x0.split(m))
+                for p in people:
+                    lik = liks[p]
+                    if lik is not None and inpainting is None and self.guidance_scale > 0 and \
+                            t / T >= self.align_yaw_above:
+                        turn = self._best_yaw(x0[p], lik, camera, solvers[p], rots[p])  # the prior is yaw-
+                        x[p], eps[p], x0[p] = x[p] @ turn, eps[p] @ turn, x0[p] @ turn  # equivariant: turn all
+                        trans[p] = None
+                    if lik is not None and scale > 0:
+                        x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
+                        x0[p], trans[p] = self._guide(x0[p], lik, camera, scale, solvers[p], rots[p], trans[p], x0_sd)
+                x, eps, x0 = torch.cat(x), torch.cat(eps), torch.cat(x0)
                 if inpainting is not None:
                     x0 = torch.where(mask, known, x0)
                 prev_t = sched.previous_timestep(t)
@@ -269,29 +324,90 @@ class GuidedSampler:
                     x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gens[0], device=self.device))
         if inpainting is not None:
             x = torch.where(mask, known, x)
-        results = [self._finish(x[p * m:(p + 1) * m], lik, camera, solvers[p], known_depth, inpainting)
-                   for p, lik in enumerate(liks)]
+        results = [self._finish(x[part[p]], liks[p], camera, solvers[p], known_depth, inpainting, rots[p], gens[p])
+                   for p in people]
         for res in results:
             res.info.update(steps_run=len(grid), warm_start=warm is not None)
         return results
 
-    def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
-               solver: RootTranslationSolver | None) -> Tensor:
+    def _resize(self, pose_rr: Tensor, gen: torch.Generator | None) -> Tensor:
+        """Scale each hypothesis to a body height drawn from ``body_height`` (see the class docstring)."""
+        stature, sd = self.body_height
+        z = torch.randn(pose_rr.shape[0], generator=gen, device=pose_rr.device) if sd > 0 else 0.0
+        target = STATURE_TO_NOMINAL * stature * torch.exp(sd * z) if sd > 0 else torch.full(
+            (pose_rr.shape[0],), STATURE_TO_NOMINAL * stature, device=pose_rr.device)
+        return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[:, None, None]
+
+    def _best_yaw(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, solver: RootTranslationSolver | None,
+                  rot: Tensor | None) -> Tensor:
+        """Per hypothesis, the turn about the vertical (level-frame y) whose x0 best explains the 2D evidence.
+
+        Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``). The body's heading
+        is the latent the 2D evidence fixes best and the denoiser settles worst from noise; a rigid search over
+        ``align_yaw_candidates`` headings (translation from the closed-form seed, errors to the heatmap peaks
+        clamped at 5 sigma) settles it, as ZeDO's rigid optimisation does for rotation.
+        """
+        m, k = x0.shape[0], self.align_yaw_candidates
+        angles = torch.arange(k, device=x0.device, dtype=x0.dtype) * (2 * np.pi / k)
+        c, s = torch.cos(angles), torch.sin(angles)
+        zero, one = torch.zeros_like(c), torch.ones_like(c)
+        turns = torch.stack([c, zero, -s, zero, one, zero, s, zero, c], -1).view(k, 3, 3)  # row-vector R_y^T
         pose = self.prior.from_model_space(x0)
-        pose = pose - pose[:, :1]
-        trans = self._translation(pose, solver, None)
+        cand = (pose[:, None] @ turns[None]).reshape(m * k, NUM_JOINTS, 3)
+        cand = _to_camera(cand - cand[:, :1], None if rot is None else rot.repeat_interleave(k, 0))
+        trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=0)
+        targets, weights = lik.targets()  # heatmap peaks: a robust (clamped) squared error ranks headings cheaply
+        d2 = ((camera.project(cand + trans[:, None]) - targets.to(cand)) ** 2).sum(-1) / lik.variance_px().to(cand)
+        score = (weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k)
+        return turns[score.argmin(dim=1)]
+
+    def _outlier_weights(self, lik: Likelihood, camera: PinholeCamera, pose_camera: Tensor, x0_sd: float
+                         ) -> Tensor:
+        """Geman-McClure weights ``[B, J]`` of each joint in the translation fit: a joint whose heatmap peak lies
+        many sigmas from where the rest of the body puts it (a detector's gross error) stops dragging the body.
+
+        The sigma is the peak's own spread plus what the clean-pose estimate may still move at this noise level
+        (``x0_sd`` metres, seen at the person's depth), so early, uncertain steps keep every joint.
+        """
+        targets, _ = lik.targets()
+        proj = camera.project(pose_camera)
+        d2 = ((proj - targets.to(proj)) ** 2).sum(-1)
+        z = pose_camera[:, :1, 2].clamp_min(0.1)
+        c2 = self.robust_k**2 * (lik.variance_px().to(proj) + (camera.fx * x0_sd / z) ** 2)
+        return 1.0 / (1.0 + d2 / c2) ** 2
+
+    def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
+               solver: RootTranslationSolver | None, rot: Tensor | None = None, trans: Tensor | None = None,
+               x0_sd: float = 0.0) -> tuple[Tensor, Tensor]:
+        """Move the clean-pose estimate up the 2D likelihood (in the camera frame), translation re-solved per
+        iteration (one Gauss-Newton step from ``trans``, e.g. the previous step's, when given).
+
+        Returns the pose in model space (level frame) and its translation.
+        """
+        pose = self.prior.from_model_space(x0)
+        pose = _to_camera(pose - pose[:, :1], rot)
+        robust = None
         for _ in range(self.guidance_iters):
+            trans = self._translation(pose, solver, None) if trans is None or solver is None else solver(
+                pose, init=trans, iters=1, weights=robust)
             delta, _ = guidance_delta(lik, pose + trans[:, None], camera, scale, max_step=self.max_guidance_step,
                                       method=self.gradient_method)
+            if self.robust_k > 0:  # for the next translation solve only: discounting a joint's pull on the pose
+                # as well helped on synthetic gross errors but rejected valid evidence for poses the prior
+                # rarely saw (a footballer's kick: median reprojection 17 -> 32 px)
+                robust = self._outlier_weights(lik, camera, pose + trans[:, None], x0_sd)
             delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
             pose = pose + delta
-        return self.prior.to_model_space(pose)
+        return self.prior.to_model_space(_to_level(pose, rot)), trans
 
     def _finish(self, x: Tensor, lik: Likelihood | None, camera: PinholeCamera | None,
                 solver: RootTranslationSolver | None, known_depth: float | None,
-                inpainting: Inpainting | None = None) -> SampleResult:
+                inpainting: Inpainting | None = None, rot: Tensor | None = None,
+                gen: torch.Generator | None = None) -> SampleResult:
         pose_rr = self.prior.from_model_space(x).float()
-        pose_rr = pose_rr - pose_rr[:, :1]
+        pose_rr = _to_camera(pose_rr - pose_rr[:, :1], rot)
+        if lik is not None and known_depth is None and inpainting is None and self.body_height[0] > 0:
+            pose_rr = self._resize(pose_rr, gen)
         if inpainting is not None and inpainting.known_metric is not None:
             known = inpainting.known_metric.to(pose_rr)[None].expand_as(pose_rr)
             pose_rr = torch.where(inpainting.mask.to(pose_rr.device)[None, :, None], known, pose_rr)
@@ -302,7 +418,10 @@ class GuidedSampler:
         if lik is not None:
             ll = _weighted_ll(lik, pose_cam, camera).double()
             n_w = max(float((lik.weights > 0).sum()), 1.0)
-            weights = torch.softmax(ll / (n_w * self.weight_temperature), dim=0)
+            score = ll / (n_w * self.weight_temperature)
+            if self.density_bandwidth > 0 and m > 2:
+                score = score + _log_density(pose_rr.double(), self.density_bandwidth)
+            weights = torch.softmax(score, dim=0)
         else:
             ll = torch.zeros(m, dtype=torch.float64)
             weights = torch.full((m,), 1.0 / m, dtype=torch.float64)
@@ -317,3 +436,19 @@ class GuidedSampler:
             spread=var.sqrt().cpu().numpy(), translation_is_metric=bool(metric), guided=lik is not None,
             info={"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "eta": self.eta},
         )
+
+
+def _to_camera(pose_level: Tensor, rot: Tensor | None) -> Tensor:
+    """Root-relative poses ``[B, J, 3]`` from the level frame into the camera frame (``X_c = R X_l``)."""
+    return pose_level if rot is None else pose_level @ rot.transpose(1, 2)
+
+
+def _to_level(pose_camera: Tensor, rot: Tensor | None) -> Tensor:
+    return pose_camera if rot is None else pose_camera @ rot
+
+
+def _log_density(poses: Tensor, bandwidth: float) -> Tensor:
+    """Log of a Gaussian kernel density ``[B]`` of each pose among ``poses [B, J, 3]`` (bandwidth: RMS metres)."""
+    flat = poses.reshape(poses.shape[0], -1)
+    d2 = torch.cdist(flat, flat).square() / poses.shape[1]  # mean squared joint distance
+    return torch.logsumexp(-d2 / (2 * bandwidth * bandwidth), dim=1) - math.log(poses.shape[0])

@@ -18,12 +18,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.lines import Line2D
 
 from diffpose_ros.core import skeleton
 from diffpose_ros.core.camera import PinholeCamera
-from diffpose_ros.ros.image_conversion import image_to_numpy, to_rgb8
+from diffpose_ros.ros.image_conversion import compressed_msg_to_rgb, image_to_numpy, to_rgb8
 from diffpose_ros.tools.bag_io import read_messages
-from diffpose_ros.tools.overlay import draw_overlay, track_rgb
+from diffpose_ros.visualization.overlay import draw_overlay, track_rgb
 
 
 @dataclass
@@ -71,16 +72,14 @@ def load_frames(hyp_bag: Path, image_bag: "Path | None") -> list[dict]:
             frames[key]["image"] = to_rgb8(image_to_numpy(msg.height, msg.width, msg.encoding, msg.step,
                                                           bool(msg.is_bigendian), msg.data), msg.encoding)
         elif msgtype == "sensor_msgs/msg/CompressedImage":
-            import cv2
-
-            frames[key]["image"] = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+            frames[key]["image"] = compressed_msg_to_rgb(msg)
         elif msgtype == "sensor_msgs/msg/CameraInfo":
             frames[key]["camera"] = PinholeCamera.from_k(msg.k, msg.width, msg.height)
     return [frames[k] for k in sorted(frames)]
 
 
 def plot_3d(ax, person: RecordedPerson, max_hypotheses: int = 16) -> None:
-    """One person's hypotheses (faint, alpha by weight) and mean (bold), each centred on its own pelvis.
+    """One person's hypotheses (faint, alpha by weight) and mean (bold), each centred on its own pelvis; a legend.
 
     Camera optical frame (x right, y down, z forward) drawn with depth into the page and up as up.
     """
@@ -92,6 +91,10 @@ def plot_3d(ax, person: RecordedPerson, max_hypotheses: int = 16) -> None:
         alpha = 0.15 + 0.5 * person.weights[h] / max(top, 1e-9)
         _bones(ax, person.hypotheses[h] - person.hypotheses[h][0], color, alpha, 0.8)
     _bones(ax, person.mean - centre, color, 1.0, 2.5)
+    ax.legend(handles=[Line2D([], [], color=color, linewidth=2.5, label="weighted mean"),
+                       Line2D([], [], color=color, alpha=0.5, linewidth=1.2,
+                              label=f"{len(order)} hypotheses (opacity ~ weight)")],
+              loc="upper left", fontsize=7, frameon=False)
     ax.set_xlim(-1, 1)
     ax.set_ylim(-1, 1)
     ax.set_zlim(-1, 1)

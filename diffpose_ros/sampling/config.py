@@ -1,0 +1,61 @@
+"""The sampler's settings in one place: the defaults the node, the evaluators and the CLIs all share.
+
+The defaults were chosen on the proxy benchmark (``python -m diffpose_ros.evaluation.proxy_benchmark``); the
+model card and README hold the table that led to them. ``FAST`` is the cheaper preset for small CPUs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Keyword arguments of :class:`.sampler.GuidedSampler` that matter to users (see its docstring)."""
+
+    num_hypotheses: int = 16
+    num_steps: int = 10
+    guidance_scale: float = 1.5
+    guidance_iters: int = 2
+    eta: float = 1.0
+    min_alpha_bar: float = 0.01
+    max_guidance_step: float = 0.3
+    tilt_prior_deg: tuple[float, float] = (0.0, 0.0)
+    align_yaw_above: float = 0.3
+    body_height: tuple[float, float] = (1.70, 0.04)
+    robust_k: float = 2.0
+
+    def build(self, prior, seed: int | None = 0, **extra: Any):
+        """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""
+        from .sampler import GuidedSampler
+
+        return GuidedSampler(prior, seed=seed, **self.kwargs(), **extra)
+
+    def kwargs(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_(self, **changes: Any) -> "SamplerConfig":
+        """A copy with some fields changed (unknown names raise)."""
+        return replace(self, **changes)
+
+    @classmethod
+    def from_strings(cls, values: dict[str, str], base: "SamplerConfig | None" = None) -> "SamplerConfig":
+        """Overrides given as text (CLI ``name=value``), parsed by each field's type."""
+        base = base or cls()
+        types = {f.name: type(getattr(base, f.name)) for f in fields(cls)}
+        changes: dict[str, Any] = {}
+        for name, text in values.items():
+            if name not in types:
+                raise ValueError(f"unknown sampler setting {name!r} (have {', '.join(types)})")
+            if types[name] is tuple:
+                changes[name] = tuple(float(v) for v in text.replace(",", " ").split())
+            else:
+                changes[name] = types[name](text)
+        return replace(base, **changes)
+
+
+DEFAULT = SamplerConfig()
+FAST = SamplerConfig(num_steps=6, guidance_iters=1)
+ACCURATE = SamplerConfig(num_steps=20, guidance_iters=3)
+PRESETS = {"default": DEFAULT, "fast": FAST, "accurate": ACCURATE}

@@ -1,0 +1,1 @@
+"""Drawing estimates onto images (used by the node's debug image and the tools)."""

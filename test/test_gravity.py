@@ -1,0 +1,101 @@
+"""Gravity in the camera frame, and gravity-aware sampling on pitched cameras (shipped prior)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diffpose_ros.core import metrics
+from diffpose_ros.core.camera import PinholeCamera
+from diffpose_ros.core.gravity import (
+    gravity_from_accelerometer,
+    gravity_from_pitch_roll,
+    level_to_camera,
+    pitch_roll_from_gravity,
+    quaternion_to_matrix,
+)
+from diffpose_ros.core.skeleton import STATURE_TO_NOMINAL, nominal_height
+from diffpose_ros.evaluation.h36m_observations import synthetic_observation
+from diffpose_ros.evaluation.proxy_benchmark import CLEAN
+from diffpose_ros.prior.pose_prior import PosePrior
+from diffpose_ros.sampling.config import SamplerConfig
+
+
+def test_level_camera_is_identity_and_rotations_are_proper() -> None:
+    np.testing.assert_allclose(level_to_camera([0.0, 1.0, 0.0]), np.eye(3), atol=1e-12)
+    for pitch, roll in [(25.0, 0.0), (-10.0, 7.0), (89.9, 0.0), (90.0, 0.0)]:
+        g = gravity_from_pitch_roll(pitch, roll)
+        r = level_to_camera(g * 9.81)
+        np.testing.assert_allclose(r.T @ r, np.eye(3), atol=1e-9)
+        assert np.linalg.det(r) == pytest.approx(1.0)
+        np.testing.assert_allclose(r @ [0.0, 1.0, 0.0], g, atol=1e-9)  # level "down" is gravity
+        if abs(pitch) < 89:
+            assert pitch_roll_from_gravity(g) == pytest.approx((pitch, roll), abs=1e-9)
+    g = gravity_from_pitch_roll(30.0)
+    assert g[2] > 0 and g[1] > 0  # looking down: gravity has a forward component
+    with pytest.raises(ValueError, match="gravity"):
+        level_to_camera([0.0, 0.0, 0.0])
+    with pytest.raises(ValueError, match="gravity"):
+        level_to_camera([np.nan, 1.0, 0.0])
+
+
+def test_accelerometer_and_quaternions() -> None:
+    np.testing.assert_allclose(gravity_from_accelerometer([0.0, -9.81, 0.0]), [0.0, 1.0, 0.0])  # reads "up"
+    q_wxyz = (np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4))  # 90 degrees about z
+    r = quaternion_to_matrix(q_wxyz)
+    np.testing.assert_allclose(r @ [1.0, 0.0, 0.0], [0.0, 1.0, 0.0], atol=1e-12)
+    np.testing.assert_allclose(quaternion_to_matrix(np.roll(q_wxyz, -1), scalar_first=False), r, atol=1e-12)
+    np.testing.assert_allclose(gravity_from_accelerometer([-9.81, 0.0, 0.0], r), [0.0, 1.0, 0.0], atol=1e-12)
+    with pytest.raises(ValueError, match="quaternion"):
+        quaternion_to_matrix([0.0, 0.0, 0.0, 0.0])
+
+
+@pytest.fixture(scope="module")
+def prior() -> PosePrior:
+    return PosePrior.load()
+
+
+def _pitched_views(prior: PosePrior, pitch: float, n: int = 6):
+    """Upright people (the prior's own unguided samples) seen by a camera ``pitch`` degrees down."""
+    torch.manual_seed(0)
+    people = SamplerConfig().build(prior, seed=5).sample(None, None, num_hypotheses=n).poses_root_relative
+    cam = PinholeCamera(550.0, 550.0, 319.5, 239.5, 640, 480)
+    g = gravity_from_pitch_roll(pitch)
+    r = level_to_camera(g)
+    views = []
+    for p in people.astype(np.float64):
+        level = p + np.array([0.0, 1.3 - p[:, 1].max(), 3.5])  # feet on a floor 1.3 m below the camera
+        views.append((level @ r.T, g))
+    return cam, views
+
+
+def test_known_gravity_beats_a_level_assumption_on_a_pitched_camera(prior: PosePrior) -> None:
+    cam, views = _pitched_views(prior, 30.0)
+    sampler = SamplerConfig(align_yaw_above=0.5, guidance_iters=2).build(prior, seed=0)
+    errors = {"known": [], "level": []}
+    for i, (pc, g) in enumerate(views):
+        obs = synthetic_observation(cam.project(pc), np.random.default_rng(i), CLEAN)
+        gt = pc - pc[:1]
+        for mode, gravity in (("known", g), ("level", None)):
+            r = sampler.sample(obs, cam, num_hypotheses=16, gravity=gravity)
+            errors[mode].append(metrics.best_of_m(r.poses_root_relative.astype(np.float64), gt))
+            if mode == "known":  # upright in the world: the pelvis-to-thorax axis leans < 30 deg from gravity
+                spine = r.mean_root_relative[8] - r.mean_root_relative[0]
+                assert np.degrees(np.arccos(-spine @ g / np.linalg.norm(spine))) < 30.0
+    known, level = np.mean(errors["known"]), np.mean(errors["level"])
+    assert known < 0.8 * level, (known, level)
+
+
+def test_hypotheses_take_the_body_height_prior_without_losing_their_2d_fit(prior: PosePrior) -> None:
+    cam, views = _pitched_views(prior, 0.0, n=2)
+    pc, g = views[0]
+    obs = synthetic_observation(cam.project(pc), np.random.default_rng(0), CLEAN)
+    for stature in (1.55, 1.85):
+        r = SamplerConfig(body_height=(stature, 0.04)).build(prior, seed=0).sample(obs, cam, num_hypotheses=64,
+                                                                                   gravity=g)
+        heights = nominal_height(r.poses_root_relative.astype(np.float64)) / STATURE_TO_NOMINAL
+        assert np.median(heights) == pytest.approx(stature, rel=0.02)
+        assert 0.02 < np.std(np.log(heights)) < 0.06
+        reproj = np.linalg.norm(cam.project(r.poses_camera.astype(np.float64)) - cam.project(pc), axis=-1)
+        assert np.median(reproj) < 8.0  # the distance followed the size
