@@ -72,14 +72,17 @@ def test_first_frame_is_todays_cold_sampling(scenes, estimators) -> None:
 
 def test_warm_sampler_runs_fewer_steps_and_starts_from_init(scenes, estimators) -> None:
     sampler = estimators["cold"].sampler
-    f = scenes[1].frames(seed=6)[3]
-    gt = f.poses_camera[0] - f.poses_camera[0, :1]
-    init = np.repeat(gt[None], sampler.num_hypotheses, 0)
-    cold = sampler.sample(f.observations[0], CAMERA)
-    warm = sampler.sample(f.observations[0], CAMERA, init=init, init_strength=0.3)
-    assert cold.info["steps_run"] == sampler.num_steps and warm.info["steps_run"] == 3
-    err = lambda r: np.linalg.norm(r.poses_root_relative - gt, axis=-1).mean()  # noqa: E731
-    assert err(warm) < 0.6 * err(cold)
+    errors = {"cold": [], "warm": []}
+    for k in (3, 8, 12):
+        f = scenes[1].frames(seed=6)[k]
+        gt = f.poses_camera[0] - f.poses_camera[0, :1]
+        init = np.repeat(gt[None], sampler.num_hypotheses, 0)
+        cold = sampler.sample(f.observations[0], CAMERA)
+        warm = sampler.sample(f.observations[0], CAMERA, init=init, init_strength=0.3)
+        assert cold.info["steps_run"] == sampler.num_steps and warm.info["steps_run"] == 3
+        for name, r in (("cold", cold), ("warm", warm)):
+            errors[name].append(np.linalg.norm(r.poses_root_relative - gt, axis=-1).mean())
+    assert np.mean(errors["warm"]) < 0.75 * np.mean(errors["cold"]), errors  # it starts near the truth
     with pytest.raises(ValueError):
         sampler.sample(f.observations[0], CAMERA, init=init[:3])
 
