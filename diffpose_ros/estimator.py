@@ -17,6 +17,7 @@ import torch
 
 from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.core.input_limits import InputLimits
+from diffpose_ros.core.skeleton import nominal_height
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
 from diffpose_ros.sampling.config import SamplerConfig
 
@@ -56,7 +57,7 @@ class EstimatorConfig:
     depth_accel_std: float = 0.01  # log-depth velocity change per frame
     smooth_pose: bool = True  # warm frames: constant-velocity Kalman filter on each hypothesis' joints
     pose_meas_std: float = 0.05  # metres: joint noise of one frame's hypothesis
-    pose_accel_std: float = 0.03  # metres / frame^2: joint acceleration of real motion
+    pose_accel_std: float = 0.02  # metres / frame^2: joint acceleration of real motion
     batch_people: bool = True  # all people of a frame in one sampler batch
     max_people_per_frame: int = 16  # detector output is cut to the best ones; more given observations are refused
 
@@ -265,10 +266,8 @@ class PoseEstimator:
         for i, (obs, result, track, mem, init, ok) in enumerate(zip(observations, results, tracks, memories, inits,
                                                                     coherent)):
             used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
-            if init is not None:
-                result = _keep_body_heights(result, init)
-                if c.weight_memory > 0 and mem.weights is not None:
-                    result = _carry_weights(result, mem.weights, c.weight_memory)
+            if init is not None and c.weight_memory > 0 and mem.weights is not None:
+                result = _carry_weights(result, mem.weights, c.weight_memory)
             person = PersonEstimate(
                 track_id=ids[i] if ids[i] >= 0 else i, detection_score=float(obs.score),
                 keypoints=np.asarray(obs.keypoints), keypoint_scores=np.asarray(used, dtype=np.float64),
@@ -283,11 +282,16 @@ class PoseEstimator:
                         mem.pose.x = None
                     rr = person.hypotheses - person.hypotheses[:, :1]
                     person = _replace_root_relative(person, mem.pose.update(rr))
+                if init is None or mem.heights is None:  # the sampler drew each hypothesis a body height ...
+                    mem.heights = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+                else:  # ... which hypothesis i keeps while it continues (scaled about the camera: same 2D)
+                    person = _rescale_hypotheses(person, mem.heights)
+                # the warm start continues the sampled bodies; the depth filter below only smooths the output
+                mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
                 depth = float(person.mean[0, 2])
                 if c.smooth_depth and not result.translation_is_metric and depth > 0:
                     smoothed = float(np.exp(mem.depth.update(np.log([depth]))[0]))
                     person = rescale_about_camera(person, smoothed / depth)
-                mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
                 mem.depth_m = float(person.mean[0, 2])
                 mem.weights = person.weights
                 mem.box = np.asarray(obs.box, dtype=np.float64)
@@ -316,25 +320,6 @@ class PoseEstimator:
         return scale > 0 and residual <= self.config.warm_max_residual
 
 
-def _keep_body_heights(result, init: np.ndarray):
-    """Hypothesis i keeps the body height of the hypothesis it continues (the sampler draws a fresh one every
-    frame): each is scaled about the camera centre, which leaves its 2D projection unchanged."""
-    import dataclasses
-
-    from diffpose_ros.core.skeleton import nominal_height
-
-    now = nominal_height(np.asarray(result.poses_root_relative, dtype=np.float64))
-    before = nominal_height(np.asarray(init, dtype=np.float64))
-    s = np.where(now > 1e-3, before / np.maximum(now, 1e-3), 1.0)[:, None, None]
-    w = np.asarray(result.weights, dtype=np.float64)
-    cam, rr = result.poses_camera * s, result.poses_root_relative * s
-    mean_rr = np.einsum("m,mjk->jk", w, rr)
-    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
-    return dataclasses.replace(result, poses_camera=cam, poses_root_relative=rr, translation=result.translation *
-                               s[:, 0], mean=np.einsum("m,mjk->jk", w, cam), mean_root_relative=mean_rr,
-                               spread=spread)
-
-
 def _carry_weights(result, previous: np.ndarray, power: float):
     """Warm-started hypothesis i continues hypothesis i: its weight keeps ``previous ** power`` of its past
     (a particle filter's weight update with forgetting); mean and spread follow the new weights."""
@@ -347,6 +332,19 @@ def _carry_weights(result, previous: np.ndarray, power: float):
     mean = np.einsum("m,mjk->jk", w, result.poses_camera.astype(np.float64))
     spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
     return dataclasses.replace(result, weights=w, mean=mean, mean_root_relative=mean_rr, spread=spread)
+
+
+def _rescale_hypotheses(person: PersonEstimate, heights: np.ndarray) -> PersonEstimate:
+    """Each hypothesis scaled about the camera centre to the body height ``heights[i]`` (2D projection unchanged)."""
+    import dataclasses
+
+    now = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+    hyp = person.hypotheses * np.where(now > 1e-3, heights / np.maximum(now, 1e-3), 1.0)[:, None, None]
+    rr = hyp - hyp[:, :1]
+    w = np.asarray(person.weights, dtype=np.float64)
+    mean_rr = np.einsum("m,mjk->jk", w, rr)
+    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+    return dataclasses.replace(person, hypotheses=hyp, mean=np.einsum("m,mjk->jk", w, hyp), spread=spread)
 
 
 def _replace_root_relative(person: PersonEstimate, rr: np.ndarray) -> PersonEstimate:

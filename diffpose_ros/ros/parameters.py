@@ -120,7 +120,7 @@ PARAMS: tuple[Param, ...] = (
           "(hypothesis i continues hypothesis i of the previous frame)"),
     Param("temporal.pose_meas_std", 0.05, "metres: joint noise of one frame's hypothesis (larger = smoother)",
           *_range(1e-4, 10.0)),
-    Param("temporal.pose_accel_std", 0.03, "metres per frame^2: joint acceleration of real motion (larger = "
+    Param("temporal.pose_accel_std", 0.02, "metres per frame^2: joint acceleration of real motion (larger = "
           "follows faster)", *_range(1e-6, 10.0)),
     Param("batch_people", True, "sample all people of a frame in one batch (false: one sampler call each)"),
     Param("image_qos.reliability", "best_effort", "reliability of the image subscription: best_effort (sensor data) "

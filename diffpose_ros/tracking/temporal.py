@@ -55,6 +55,7 @@ class TrackMemory:
     depth_m: float = 4.0  # last output pelvis depth
     weights: np.ndarray | None = None  # [m] last output weights
     box: np.ndarray | None = None  # [4] last observation's box (image px)
+    heights: np.ndarray | None = None  # [m] body height of each hypothesis (drawn on the track's cold frame)
     last_frame: int = -1
 
 
