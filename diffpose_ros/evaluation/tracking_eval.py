@@ -105,7 +105,7 @@ def label_people(boxes: list[np.ndarray], labels: list[list]) -> list[list[int]]
 
 
 def contact_sheet(images: list[np.ndarray], boxes, ids, path: Path, cols: int = 8, width: int = 240) -> None:
-    from ..tools.overlay import track_rgb
+    from ..visualization.overlay import track_rgb
 
     tiles = []
     for k, (img, bx, fid) in enumerate(zip(images, boxes, ids)):
