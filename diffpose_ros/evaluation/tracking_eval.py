@@ -67,12 +67,14 @@ def proxy_switches(boxes: list[np.ndarray], ids: list[list[int]], looks: list[li
     last: dict[int, tuple[int, np.ndarray]] = {}  # id -> (frame, box)
     last_look: dict[int, np.ndarray] = {}
     jumps = rebirths = colour_jumps = 0
+    events: list[tuple[int, int, str]] = []  # (frame, id, kind)
     for f, (bx, fid) in enumerate(zip(boxes, ids)):
         for k, (b, t) in enumerate(zip(bx, fid)):
             if looks is not None:
                 if t in last_look and last[t][0] == f - 1 and appearance_distance(last_look[t], looks[f][k]) > \
                         colour_jump:
                     colour_jumps += 1
+                    events.append((f, t, "colour_jump"))
                 last_look[t] = looks[f][k]
             if t in last:
                 pf, pb = last[t]
@@ -81,13 +83,15 @@ def proxy_switches(boxes: list[np.ndarray], ids: list[list[int]], looks: list[li
                 ratio = max(b[3] - b[1], 1.0) / h
                 if pf == f - 1 and (moved > jump or not 1 / size_ratio < ratio < size_ratio):
                     jumps += 1
+                    events.append((f, t, "jump"))
             else:
                 ended = [pb for u, (pf, pb) in last.items() if u not in fid and 0 < f - pf <= rebirth_frames]
                 if ended and box_iou_matrix(b[None], np.array(ended)).max() > rebirth_iou:
                     rebirths += 1
+                    events.append((f, t, "rebirth"))
             last[t] = (f, b)
     return {"jumps": jumps, "colour_jumps": colour_jumps, "rebirths": rebirths,
-            "proxy_switches": jumps + colour_jumps + rebirths,
+            "proxy_switches": jumps + colour_jumps + rebirths, "events": events,
             "ids_used": len({t for fid in ids for t in fid})}
 
 
@@ -134,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-people", type=int, default=4)
     ap.add_argument("--model", default="full")
     ap.add_argument("--labels", type=Path, default=None)
+    ap.add_argument("--min-height", type=float, default=0.0, help="ignore detections whose box is shorter (px)")
     ap.add_argument("--sheet-every", type=int, default=1, help="contact sheet: every k-th frame")
     ap.add_argument("--out", type=Path, default=Path("out/tracking_eval"))
     args = ap.parse_args(argv)
@@ -145,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     boxes, old, new, looks, sheet = [], [], [], [], []
     for k, rgb in enumerate(tqdm(iter_rgb(args.input, args.start, args.frames, args.crop, args.scale),
                                  total=args.frames, desc="frames", unit="frame")):
-        obs = detector.detect(rgb)
+        obs = [o for o in detector.detect(rgb) if o.box[3] - o.box[1] >= args.min_height]
         boxes.append(np.array([o.box for o in obs]).reshape(-1, 4))
         old.append([o.track_id for o in obs])
         looks.append([colour_descriptor(rgb, o.keypoints) for o in obs])
