@@ -320,42 +320,38 @@ class PoseEstimator:
         return scale > 0 and residual <= self.config.warm_max_residual
 
 
+def _weighted(w: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean ``[17, 3]`` and per-joint spread ``[17]`` (root-relative) of hypotheses ``[m, 17, 3]``."""
+    rr = hyp - hyp[:, :1]
+    mean_rr = np.einsum("m,mjk->jk", w, rr)
+    return np.einsum("m,mjk->jk", w, hyp), np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+
+
 def _carry_weights(result, previous: np.ndarray, power: float):
     """Warm-started hypothesis i continues hypothesis i: its weight keeps ``previous ** power`` of its past
     (a particle filter's weight update with forgetting); mean and spread follow the new weights."""
-    import dataclasses
-
     w = np.asarray(result.weights, dtype=np.float64) * np.power(np.maximum(previous, 1e-12), power)
     w = w / w.sum()
-    rr = result.poses_root_relative.astype(np.float64)
-    mean_rr = np.einsum("m,mjk->jk", w, rr)
-    mean = np.einsum("m,mjk->jk", w, result.poses_camera.astype(np.float64))
-    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+    mean, spread = _weighted(w, result.poses_camera.astype(np.float64))
+    mean_rr, _ = _weighted(w, result.poses_root_relative.astype(np.float64))
     return dataclasses.replace(result, weights=w, mean=mean, mean_root_relative=mean_rr, spread=spread)
+
+
+def _with_hypotheses(person: PersonEstimate, hyp: np.ndarray) -> PersonEstimate:
+    mean, spread = _weighted(np.asarray(person.weights, dtype=np.float64), hyp)
+    return dataclasses.replace(person, hypotheses=hyp, mean=mean, spread=spread)
 
 
 def _rescale_hypotheses(person: PersonEstimate, heights: np.ndarray) -> PersonEstimate:
     """Each hypothesis scaled about the camera centre to the body height ``heights[i]`` (2D projection unchanged)."""
-    import dataclasses
-
     now = nominal_height(person.hypotheses - person.hypotheses[:, :1])
-    hyp = person.hypotheses * np.where(now > 1e-3, heights / np.maximum(now, 1e-3), 1.0)[:, None, None]
-    rr = hyp - hyp[:, :1]
-    w = np.asarray(person.weights, dtype=np.float64)
-    mean_rr = np.einsum("m,mjk->jk", w, rr)
-    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
-    return dataclasses.replace(person, hypotheses=hyp, mean=np.einsum("m,mjk->jk", w, hyp), spread=spread)
+    scale = np.where(now > 1e-3, heights / np.maximum(now, 1e-3), 1.0)
+    return _with_hypotheses(person, person.hypotheses * scale[:, None, None])
 
 
 def _replace_root_relative(person: PersonEstimate, rr: np.ndarray) -> PersonEstimate:
     """The person with root-relative hypotheses ``rr`` [m, 17, 3] at the same pelvis positions."""
-    import dataclasses
-
-    hyp = rr + person.hypotheses[:, :1]
-    w = np.asarray(person.weights, dtype=np.float64)
-    mean_rr = np.einsum("m,mjk->jk", w, rr)
-    spread = np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
-    return dataclasses.replace(person, hypotheses=hyp, mean=np.einsum("m,mjk->jk", w, hyp), spread=spread)
+    return _with_hypotheses(person, rr + person.hypotheses[:, :1])
 
 
 def _continues(mem, obs, max_move: float = 0.25, max_ratio: float = 1.2) -> bool:
