@@ -17,6 +17,7 @@ import torch
 
 from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.core.input_limits import InputLimits
+from diffpose_ros.core.skeleton import nominal_height
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
 from diffpose_ros.sampling.config import SamplerConfig
 
@@ -43,7 +44,21 @@ class EstimatorConfig:
     min_presence: float = 0.5
     min_joint_score: float = 0.2
     detector_threads: int = 2
-    tracking: bool = True
+    tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
+    track_min_hits: int = 2  # matches before a track is confirmed
+    track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
+    trust_external_ids: bool = True  # keep Observations2D track ids when all are set (false: the tracker assigns)
+    warm_start: bool = True  # start a tracked person's sampler from its previous hypotheses, re-noised
+    warm_strength: float = 0.3  # fraction of the denoising steps run on warm frames
+    warm_max_residual: float = 0.15  # warm only if the previous pose fits the new 2D (residual / box height)
+    weight_memory: float = 0.5  # warm frames: weights *= previous weights ** this (hypotheses persist; 0 = off)
+    smooth_depth: bool = True  # constant-velocity Kalman filter on each track's log pelvis depth
+    depth_meas_std: float = 0.12  # log-depth noise of one frame's estimate
+    depth_accel_std: float = 0.01  # log-depth velocity change per frame
+    smooth_pose: bool = True  # warm frames: constant-velocity Kalman filter on each hypothesis' joints
+    pose_meas_std: float = 0.05  # metres: joint noise of one frame's hypothesis
+    pose_accel_std: float = 0.02  # metres / frame^2: joint acceleration of real motion
+    batch_people: bool = True  # all people of a frame in one sampler batch
     max_people_per_frame: int = 16  # detector output is cut to the best ones; more given observations are refused
 
     @classmethod
@@ -70,6 +85,13 @@ PARAM_FIELDS = {
     "detector.threads": "detector_threads", "detector.tracking": "tracking",
     "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
     "body_height_sd": "body_height_sd", "tilt_prior_deg": "tilt_prior_deg",
+    "tracking.min_hits": "track_min_hits", "tracking.max_lost": "track_max_lost",
+    "tracking.trust_external_ids": "trust_external_ids", "temporal.warm_start": "warm_start",
+    "temporal.warm_strength": "warm_strength", "temporal.warm_max_residual": "warm_max_residual",
+    "temporal.weight_memory": "weight_memory", "temporal.smooth_depth": "smooth_depth",
+    "temporal.depth_meas_std": "depth_meas_std", "temporal.depth_accel_std": "depth_accel_std",
+    "temporal.smooth_pose": "smooth_pose", "temporal.pose_meas_std": "pose_meas_std",
+    "temporal.pose_accel_std": "pose_accel_std", "batch_people": "batch_people",
 }
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
@@ -98,6 +120,7 @@ class FrameEstimate:
     people: list[PersonEstimate]
     timings_ms: dict[str, float] = field(default_factory=dict)
     people_cut: int = 0  # detected people beyond max_people_per_frame (the least confident), not estimated
+    warm_people: int = 0  # people sampled from their previous frame's hypotheses (video)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -120,6 +143,20 @@ class PoseEstimator:
         self.sampler = c.sampler_config().build(self.prior, seed=None if c.seed < 0 else c.seed,
                                                 min_score=c.min_joint_score)
         self._detector = detector
+        self.tracker = None
+        if c.tracking:
+            from diffpose_ros.tracking.tracker import PersonTracker, TrackerConfig
+
+            self.tracker = PersonTracker(TrackerConfig(min_hits=c.track_min_hits, max_lost=c.track_max_lost))
+        self._memory: dict = {}  # track id -> TrackMemory
+        self._frame = 0
+
+    def reset(self) -> None:
+        """Forget all tracks (a new video)."""
+        if self.tracker is not None:
+            self.tracker.reset()
+        self._memory.clear()
+        self._frame = 0
 
     def reconfigure(self, **changes: Any) -> None:
         """Change LIVE_FIELDS of the running estimator (sampler and detector settings); ValueError otherwise.
@@ -172,15 +209,16 @@ class PoseEstimator:
 
     def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera, gravity: np.ndarray | None = None
                  ) -> FrameEstimate:
-        """Detect people in an RGB (or grey) image and sample hypotheses for each.
+        """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame).
 
         ``gravity`` (camera optical frame) keeps the hypotheses upright; None = ``config.gravity`` or unknown.
+        With ``tracking`` the identity tracker assigns the ``track_id``s (the image adds a colour cue).
         """
         t0 = time.perf_counter()
         observations = sorted(self.detector.detect(image_rgb), key=lambda o: -o.score)
         detect_ms = 1e3 * (time.perf_counter() - t0)
         keep = self.config.max_people_per_frame
-        frame = self.estimate_from_observations(observations[:keep], camera, gravity)
+        frame = self._sample_people(observations[:keep], camera, gravity, image_rgb, assign_ids=True)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         frame.people_cut = max(0, len(observations) - keep)
         return frame
@@ -189,20 +227,142 @@ class PoseEstimator:
                                    ) -> FrameEstimate:
         """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
 
-        Raises BadInputError (too_many_people) for more than ``max_people_per_frame`` observations.
+        Their ``track_id``s are kept when all are set and ``trust_external_ids``; otherwise (with ``tracking``)
+        the identity tracker assigns them. Raises BadInputError (too_many_people) for more than
+        ``max_people_per_frame`` observations.
         """
         InputLimits(max_people=self.config.max_people_per_frame).check_people(len(observations))
+        observations = list(observations)
+        keep = self.config.trust_external_ids and all(getattr(o, "track_id", -1) >= 0 for o in observations)
+        return self._sample_people(observations, camera, gravity, None, assign_ids=not keep)
+
+    def _sample_people(self, observations: list, camera: PinholeCamera, gravity: np.ndarray | None,
+                       image_rgb: np.ndarray | None, assign_ids: bool) -> FrameEstimate:
+        """Track (optionally), then sample every person in one batch; tracked people are warm-started from
+        their previous frame and filtered over time (``temporal.*``)."""
+        from diffpose_ros.tracking.temporal import ConstantVelocityFilter, TrackMemory, rescale_about_camera
+
+        c = self.config
         t0 = time.perf_counter()
-        if gravity is None and self.config.gravity:
-            gravity = np.asarray(self.config.gravity, dtype=np.float64)
+        if assign_ids and self.tracker is not None:
+            observations = self.tracker.update(observations, image_rgb)
+        track_ms = 1e3 * (time.perf_counter() - t0)
+        if gravity is None and c.gravity:
+            gravity = np.asarray(c.gravity, dtype=np.float64)
+        self._frame += 1
+        ids = [int(getattr(o, "track_id", -1)) for o in observations]
+        tracks = [t if c.tracking and t >= 0 else -1 for t in ids]  # people with temporal state
+        memories = [self._memory.get(t) if t >= 0 and tracks.count(t) == 1 else None for t in tracks]
+        coherent = [self._coherent(mem, obs, camera) for mem, obs in zip(memories, observations)]
+        inits = [mem.hypotheses_rr if ok and c.warm_start and mem.hypotheses_rr.shape[0] == self.sampler.num_hypotheses
+                 else None for mem, ok in zip(memories, coherent)]
+        if c.batch_people:
+            results = self.sampler.sample_many(observations, camera, gravity=gravity, inits=inits,
+                                               init_strength=c.warm_strength)
+        else:
+            results = [self.sampler.sample(o, camera, gravity=gravity, init=i, init_strength=c.warm_strength)
+                       for o, i in zip(observations, inits)]
         people = []
-        for i, obs in enumerate(observations):
-            result = self.sampler.sample(obs, camera, gravity=gravity)
-            track = obs.track_id if getattr(obs, "track_id", -1) >= 0 else i
-            used = np.where(np.asarray(obs.scores) >= self.config.min_joint_score, obs.scores, 0.0)
-            people.append(PersonEstimate(
-                track_id=int(track), detection_score=float(obs.score), keypoints=np.asarray(obs.keypoints),
-                keypoint_scores=np.asarray(used, dtype=np.float64), hypotheses=result.poses_camera,
-                weights=result.weights, mean=result.mean, spread=result.spread,
-                translation_is_metric=result.translation_is_metric, observation=obs))
-        return FrameEstimate(people, {"sample": 1e3 * (time.perf_counter() - t0)})
+        for i, (obs, result, track, mem, init, ok) in enumerate(zip(observations, results, tracks, memories, inits,
+                                                                    coherent)):
+            used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
+            if init is not None and c.weight_memory > 0 and mem.weights is not None:
+                result = _carry_weights(result, mem.weights, c.weight_memory)
+            person = PersonEstimate(
+                track_id=ids[i] if ids[i] >= 0 else i, detection_score=float(obs.score),
+                keypoints=np.asarray(obs.keypoints), keypoint_scores=np.asarray(used, dtype=np.float64),
+                hypotheses=result.poses_camera, weights=result.weights, mean=result.mean, spread=result.spread,
+                translation_is_metric=result.translation_is_metric, observation=obs)
+            if track >= 0:
+                if not ok:  # a new track, a gap or a jump: the temporal state starts over
+                    mem = self._memory[track] = TrackMemory(ConstantVelocityFilter(c.depth_accel_std, c.depth_meas_std),
+                                                            ConstantVelocityFilter(c.pose_accel_std, c.pose_meas_std))
+                if c.smooth_pose:
+                    if init is None:  # cold: no hypothesis correspondence with the past
+                        mem.pose.x = None
+                    rr = person.hypotheses - person.hypotheses[:, :1]
+                    person = _replace_root_relative(person, mem.pose.update(rr))
+                if init is None or mem.heights is None:  # the sampler drew each hypothesis a body height ...
+                    mem.heights = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+                else:  # ... which hypothesis i keeps while it continues (scaled about the camera: same 2D)
+                    person = _rescale_hypotheses(person, mem.heights)
+                # the warm start continues the sampled bodies; the depth filter below only smooths the output
+                mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
+                depth = float(person.mean[0, 2])
+                if c.smooth_depth and not result.translation_is_metric and depth > 0:
+                    smoothed = float(np.exp(mem.depth.update(np.log([depth]))[0]))
+                    person = rescale_about_camera(person, smoothed / depth)
+                mem.depth_m = float(person.mean[0, 2])
+                mem.weights = person.weights
+                mem.box = np.asarray(obs.box, dtype=np.float64)
+                mem.last_frame = self._frame
+            people.append(person)
+        self._memory = {t: m for t, m in self._memory.items() if self._frame - m.last_frame <= c.track_max_lost}
+        warm = sum(i is not None for i in inits)
+        return FrameEstimate(people, {"track": track_ms, "sample": 1e3 * (time.perf_counter() - t0) - track_ms},
+                             warm_people=warm)
+
+    def _coherent(self, mem, obs, camera: PinholeCamera) -> bool:
+        """Whether ``obs`` looks like the next frame of the track: the last frame's, its box barely moved
+        (:func:`_continues`) and the previous mean pose still fits the new 2D shape (mean residual after
+        centring and scaling <= ``warm_max_residual`` of the person's size)."""
+        if mem is None or mem.hypotheses_rr is None or self._frame - mem.last_frame != 1 or not _continues(mem, obs):
+            return False
+        kp = np.asarray(obs.keypoints, dtype=np.float64)
+        ok = np.isfinite(kp).all(1) & (np.asarray(obs.scores) >= self.config.min_joint_score)
+        if ok.sum() < 4:
+            return False
+        proj = camera.project(mem.hypotheses_rr.mean(0) + np.array([0.0, 0.0, mem.depth_m]))
+        a, b = proj[ok] - proj[ok].mean(0), kp[ok] - kp[ok].mean(0)
+        scale = float((a * b).sum() / max((a * a).sum(), 1e-9))
+        size = float(np.ptp(kp[ok], axis=0).max())
+        residual = float(np.linalg.norm(scale * a - b, axis=1).mean()) / max(size, 1.0)
+        return scale > 0 and residual <= self.config.warm_max_residual
+
+
+def _weighted(w: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted mean ``[17, 3]`` and per-joint spread ``[17]`` (root-relative) of hypotheses ``[m, 17, 3]``."""
+    rr = hyp - hyp[:, :1]
+    mean_rr = np.einsum("m,mjk->jk", w, rr)
+    return np.einsum("m,mjk->jk", w, hyp), np.sqrt(np.einsum("m,mj->j", w, ((rr - mean_rr) ** 2).sum(-1)))
+
+
+def _carry_weights(result, previous: np.ndarray, power: float):
+    """Warm-started hypothesis i continues hypothesis i: its weight keeps ``previous ** power`` of its past
+    (a particle filter's weight update with forgetting); mean and spread follow the new weights."""
+    w = np.asarray(result.weights, dtype=np.float64) * np.power(np.maximum(previous, 1e-12), power)
+    w = w / w.sum()
+    mean, spread = _weighted(w, result.poses_camera.astype(np.float64))
+    mean_rr, _ = _weighted(w, result.poses_root_relative.astype(np.float64))
+    return dataclasses.replace(result, weights=w, mean=mean, mean_root_relative=mean_rr, spread=spread)
+
+
+def _with_hypotheses(person: PersonEstimate, hyp: np.ndarray) -> PersonEstimate:
+    mean, spread = _weighted(np.asarray(person.weights, dtype=np.float64), hyp)
+    return dataclasses.replace(person, hypotheses=hyp, mean=mean, spread=spread)
+
+
+def _rescale_hypotheses(person: PersonEstimate, heights: np.ndarray) -> PersonEstimate:
+    """Each hypothesis scaled about the camera centre to the body height ``heights[i]`` (2D projection unchanged)."""
+    now = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+    scale = np.where(now > 1e-3, heights / np.maximum(now, 1e-3), 1.0)
+    return _with_hypotheses(person, person.hypotheses * scale[:, None, None])
+
+
+def _replace_root_relative(person: PersonEstimate, rr: np.ndarray) -> PersonEstimate:
+    """The person with root-relative hypotheses ``rr`` [m, 17, 3] at the same pelvis positions."""
+    return _with_hypotheses(person, rr + person.hypotheses[:, :1])
+
+
+def _continues(mem, obs, max_move: float = 0.25, max_ratio: float = 1.2) -> bool:
+    """Whether ``obs`` can be the track's next frame: its box moved less than ``max_move`` box heights and its
+    height changed less than ``max_ratio`` (guards the temporal state against ids that do not follow people)."""
+    if mem.box is None:
+        return True
+    a, b = mem.box, np.asarray(obs.box, dtype=np.float64)
+    if not (np.isfinite(a).all() and np.isfinite(b).all()):
+        return False
+    h = max(a[3] - a[1], 1.0)
+    moved = np.linalg.norm((a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2) / h
+    ratio = max(b[3] - b[1], 1.0) / h
+    return bool(moved <= max_move and 1 / max_ratio <= ratio <= max_ratio)

@@ -13,6 +13,7 @@ Evaluate with ``python -m diffpose_ros.evaluation.replay_eval OUT_BAG`` (the nod
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -55,34 +56,48 @@ def held_out_poses(num_frames: int, split: str = "test", seed: int = 0) -> tuple
     return pose_set.poses[idx], [str(pose_set.takes[t]) for t in pose_set.take_index[idx]]
 
 
-def write_mocap_bag(poses: np.ndarray, out: "str | Path", seed: int = 0, fps: float = 10.0,
-                    config: SyntheticConfig | None = None, storage: str = "mcap", encoding: str = "logit",
-                    progress: bool = True) -> dict:
-    """Write one frame per root-relative pose ``[N, 17, 3]``; returns a summary (also the bag's sidecar JSON)."""
-    cfg = config or fixed_camera_config()
+def write_frames_bag(frames, out: "str | Path", fps: float = 10.0, storage: str = "mcap",
+                     encoding: str = "logit") -> "PinholeCamera | None":
+    """Write ``(camera, observations, gt poses [P, 17, 3], gt ids [P])`` per frame as an evaluation bag (CameraInfo
+    1 ms before each frame plus one 0.2 s ahead of the first, Observations2D, ground truth); returns the last camera.
+    """
     ts = typestore()
-    rng = np.random.default_rng(seed)
-    out = Path(out)
     camera = None
-    with open_writer(out, storage) as writer:
+    with open_writer(Path(out), storage) as writer:
         info_conn = writer.add_connection(INFO_TOPIC, "sensor_msgs/msg/CameraInfo", typestore=ts)
         obs_conn = writer.add_connection(OBSERVATIONS_TOPIC, "diffpose_msgs/msg/Observations2D", typestore=ts)
         gt_conn = writer.add_connection(GT_TOPIC, "diffpose_msgs/msg/Skeleton3DArray", typestore=ts)
-        for i, pose in enumerate(tqdm(np.asarray(poses), desc=f"write {out.name}", unit="frame",
-                                      disable=not progress)):
-            frame = render_frame(pose, rng, cfg)
-            camera = frame.camera
+        for i, (camera, observations, gt_poses, gt_ids) in enumerate(frames):
             t_ns = START_NS + round(i * 1e9 / fps)
             hdr = header(ts, t_ns)
             info = ts.serialize_cdr(camera_info_msg(ts, camera, hdr), "sensor_msgs/msg/CameraInfo")
             if i == 0:
                 writer.write(info_conn, t_ns - 200_000_000, info)
             writer.write(info_conn, t_ns - 1_000_000, info)
-            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, [frame.to_observation()],
-                                                                           encoding),
+            writer.write(obs_conn, t_ns, ts.serialize_cdr(observations_msg(ts, hdr, observations, encoding),
                                                           "diffpose_msgs/msg/Observations2D"))
-            writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, frame.pose_camera[None], [0]),
+            writer.write(gt_conn, t_ns, ts.serialize_cdr(skeleton_array_msg(ts, hdr, gt_poses, gt_ids),
                                                          "diffpose_msgs/msg/Skeleton3DArray"))
+    return camera
+
+
+def write_mocap_bag(poses: np.ndarray, out: "str | Path", seed: int = 0, fps: float = 10.0,
+                    config: SyntheticConfig | None = None, storage: str = "mcap", encoding: str = "logit",
+                    progress: bool = True) -> dict:
+    """Write one frame per root-relative pose ``[N, 17, 3]``; returns a summary (also the bag's sidecar JSON)."""
+    cfg = config or fixed_camera_config()
+    rng = np.random.default_rng(seed)
+    out = Path(out)
+
+    def frames():
+        for i, pose in enumerate(tqdm(np.asarray(poses), desc=f"write {out.name}", unit="frame",
+                                      disable=not progress)):
+            frame = render_frame(pose, rng, cfg)
+            # Unrelated poses, not a video: every frame is its own person (track id = frame index), so the
+            # estimator's temporal state (warm starts, filters) never links two frames.
+            yield frame.camera, [dataclasses.replace(frame.to_observation(), track_id=i)], frame.pose_camera[None], [i]
+
+    camera = write_frames_bag(frames(), out, fps, storage, encoding)
     summary = {"bag": str(out), "frames": len(poses), "fps": fps, "seed": seed, "encoding": encoding,
                "camera": _camera_dict(camera), "synthetic": {k: v for k, v in vars(cfg).items()}}
     out.with_name(out.name + ".json").write_text(json.dumps(summary, indent=2, default=list))

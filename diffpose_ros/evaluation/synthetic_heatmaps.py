@@ -149,6 +149,25 @@ def noisy_heatmaps(kp_true: np.ndarray, rng: np.random.Generator, cfg: Synthetic
     return NoisyHeatmaps(heat, has, affine, centres, offset, scores, np.r_[lo, hi])
 
 
+def observed_keypoints(noisy: NoisyHeatmaps) -> np.ndarray:
+    """The detector's keypoints ``[17, 2]`` (image px, refined heatmap peaks; NaN for dropped joints)."""
+    peaks = apply_affine(invert_affine(noisy.affine),
+                         _refined_peaks(np.where(noisy.has[:, None, None], noisy.heat, 0.0)))
+    return np.where(noisy.has[:, None], peaks, np.nan)
+
+
+def synthetic_observation(kp_true: np.ndarray, rng: np.random.Generator, cfg: SyntheticConfig | None = None,
+                          track_id: int = -1):
+    """A detector-contract :class:`PersonObservation` for exact keypoints ``[17, 2]`` (image px)."""
+    from ..detector.base import PersonObservation
+
+    cfg = cfg or SyntheticConfig()
+    noisy = noisy_heatmaps(kp_true, rng, cfg)
+    return PersonObservation(keypoints=observed_keypoints(noisy), scores=noisy.scores, heatmaps=noisy.heat,
+                             has_heatmap=noisy.has, image_to_heatmap=noisy.affine, box=noisy.box, score=1.0,
+                             track_id=track_id)
+
+
 def render_frame(pose_root_relative: np.ndarray, rng: np.random.Generator,
                  config: SyntheticConfig | None = None) -> SyntheticFrame:
     """Place one root-relative pose ``[17, 3]`` in front of a random camera and render its heatmaps."""
@@ -174,9 +193,7 @@ def render_frame(pose_root_relative: np.ndarray, rng: np.random.Generator,
     kp_true = cam.project(pose_cam)
 
     noisy = noisy_heatmaps(kp_true, rng, cfg)
-    peaks = apply_affine(invert_affine(noisy.affine),
-                         _refined_peaks(np.where(noisy.has[:, None, None], noisy.heat, 0.0)))
-    keypoints = np.where(noisy.has[:, None], peaks, np.nan)
+    keypoints = observed_keypoints(noisy)
     heat, has, affine, offset = noisy.heat, noisy.has, noisy.affine, noisy.offset
     scores = noisy.scores
     return SyntheticFrame(heatmaps=heat, has_heatmap=has, image_to_heatmap=affine, keypoints=keypoints,

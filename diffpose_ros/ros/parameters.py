@@ -98,6 +98,31 @@ PARAMS: tuple[Param, ...] = (
           live=True),
     Param("detector.threads", 2, "TFLite interpreter threads", *_range(1, 64)),
     Param("detector.tracking", True, "track person ROIs across frames (video); false = detect every frame"),
+    Param("tracking.min_hits", 2, "detections before a new person's track is confirmed", *_range(1, 100)),
+    Param("tracking.max_lost", 10, "frames a tracked person may be missed (occlusion, crossing) and keep its id",
+          *_range(0, 1000)),
+    Param("tracking.trust_external_ids", True, "input: observations: keep the external detector's track ids "
+          "(false: the node's tracker assigns ids, for detectors that only number people 0, 1, ...)"),
+    Param("temporal.warm_start", True, "start a tracked person's sampler from its previous hypotheses, re-noised "
+          "(fewer steps, coherent poses)"),
+    Param("temporal.warm_strength", 0.3, "fraction of num_steps run on warm-started frames", *_range(0.01, 1.0)),
+    Param("temporal.warm_max_residual", 0.15, "warm-start only if the previous pose fits the new 2D keypoints "
+          "within this mean residual (fraction of the person's size)", *_range(0.0, 10.0)),
+    Param("temporal.weight_memory", 0.5, "warm frames: hypothesis weights keep previous_weight ** this of their "
+          "past (0 = per-frame weights)", *_range(0.0, 1.0)),
+    Param("temporal.smooth_depth", True, "filter each track's pelvis depth (constant-velocity Kalman on log "
+          "depth, applied as a scale about the camera: 2D projections unchanged)"),
+    Param("temporal.depth_meas_std", 0.12, "log-depth noise of one frame's estimate (larger = smoother)",
+          *_range(1e-4, 10.0)),
+    Param("temporal.depth_accel_std", 0.01, "log-depth velocity change per frame (larger = follows faster)",
+          *_range(1e-6, 10.0)),
+    Param("temporal.smooth_pose", True, "warm frames: constant-velocity Kalman filter on every hypothesis' joints "
+          "(hypothesis i continues hypothesis i of the previous frame)"),
+    Param("temporal.pose_meas_std", 0.05, "metres: joint noise of one frame's hypothesis (larger = smoother)",
+          *_range(1e-4, 10.0)),
+    Param("temporal.pose_accel_std", 0.02, "metres per frame^2: joint acceleration of real motion (larger = "
+          "follows faster)", *_range(1e-6, 10.0)),
+    Param("batch_people", True, "sample all people of a frame in one batch (false: one sampler call each)"),
     Param("image_qos.reliability", "best_effort", "reliability of the image subscription: best_effort (sensor data) "
           "or reliable (lossless replay)", *_choice("best_effort", "reliable")),
     Param("image_qos.depth", 1, "queue depth of the image subscription", *_range(1, 1000)),

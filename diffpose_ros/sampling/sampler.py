@@ -167,30 +167,68 @@ class GuidedSampler:
     def sample(self, observation=None, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
                known_depth: float | None = None, generator: torch.Generator | None = None,
                likelihood: Likelihood | None = None, inpainting: Inpainting | None = None,
-               gravity: np.ndarray | None = None) -> SampleResult:
+               gravity: np.ndarray | None = None, init: "np.ndarray | None" = None,
+               init_strength: float = 0.3) -> SampleResult:
         """Draw hypotheses for one observation (PersonObservation-like object / dict, or None = unconditional).
 
         ``camera`` is required when guiding. ``likelihood`` overrides the one built from ``observation``.
         ``known_depth`` (metres, pelvis) makes the translation metric. ``gravity`` (``[3]``, camera optical frame)
         keeps every hypothesis upright in the world; unknown (None), each hypothesis draws its own camera tilt from
-        ``tilt_prior_deg`` (see :mod:`diffpose_ros.core.gravity`).
+        ``tilt_prior_deg`` (see :mod:`diffpose_ros.core.gravity`). ``init`` (``[m, 17, 3]`` root-relative metres,
+        camera frame, e.g. the previous video frame's hypotheses) warm-starts the sampler: re-noised to the grid
+        timestep a fraction ``init_strength`` from the end, only the remaining steps run (SDEdit-style).
+        """
+        return self.sample_many([observation], camera, num_hypotheses, known_depth,
+                                None if generator is None else [generator],
+                                None if likelihood is None else [likelihood], inpainting, gravity,
+                                None if init is None else [init], init_strength)[0]
+
+    def sample_many(self, observations: list, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
+                    known_depth: float | None = None, generators: "list[torch.Generator] | None" = None,
+                    likelihoods: "list[Likelihood] | None" = None, inpainting: Inpainting | None = None,
+                    gravity: np.ndarray | None = None, inits: "list | None" = None,
+                    init_strength: float = 0.3) -> list[SampleResult]:
+        """Several people of one image in ONE batch of ``P * m`` through the prior (guidance stays per person).
+
+        ``generators`` (one per person) make each person's draws independent of the others: with the same seeds
+        the results equal per-person :meth:`sample` calls (up to float rounding of the batched network).
+        Without them the sampler's generator is used for everyone. ``inits`` (None or, per person, None or an
+        ``[m, 17, 3]`` start) warm-start as in :meth:`sample`; people with and without one run as two batches.
         """
         threads = torch.get_num_threads()
         switch = self.num_threads is not None and self.num_threads != threads
         if switch:
             torch.set_num_threads(self.num_threads)
         try:
-            lik = likelihood if likelihood is not None else observation_likelihood(
-                observation, self.likelihood_kind, self.min_score, self.keypoint_sigma_px)
-            if lik is not None and self.device.type != "cpu":
-                lik = lik.to(self.device)
-            if lik is not None and camera is None:
+            liks = list(likelihoods) if likelihoods is not None else [observation_likelihood(
+                obs, self.likelihood_kind, self.min_score, self.keypoint_sigma_px) for obs in observations]
+            if self.device.type != "cpu":
+                liks = [lik.to(self.device) if lik is not None else None for lik in liks]
+            if any(lik is not None for lik in liks) and camera is None:
                 raise ValueError("a camera is needed to guide with 2D observations")
+            if inpainting is not None and len(liks) != 1:
+                raise ValueError("inpainting is for one person at a time")
             m = int(num_hypotheses or self.num_hypotheses)
-            gen = generator if generator is not None else self.generator
-            rot = self._rotations(gravity, m, gen, guided=lik is not None and inpainting is None)
+            gens = list(generators) if generators is not None else [self.generator] * len(liks)
+            if len(gens) != len(liks) or (inits is not None and len(inits) != len(liks)):
+                raise ValueError(f"{len(liks)} people but {len(gens)} generators / "
+                                 f"{len(inits) if inits is not None else 0} inits")
+            if not 0.0 < float(init_strength) <= 1.0:
+                raise ValueError(f"init_strength must be in (0, 1], got {init_strength}")
+            rots = [self._rotations(gravity, m, g, guided=lik is not None and inpainting is None)
+                    for lik, g in zip(liks, gens)]
+            warm = [p for p in range(len(liks)) if inits is not None and inits[p] is not None]
+            groups = [warm, [p for p in range(len(liks)) if p not in warm]] if 0 < len(warm) < len(liks) else [
+                list(range(len(liks)))]
+            out: list = [None] * len(liks)
             with torch.no_grad():
-                return self._run(lik, camera, m, known_depth, gen, inpainting, rot)
+                for g in groups if liks else []:
+                    res = self._run([liks[p] for p in g], camera, m, known_depth, [gens[p] for p in g], inpainting,
+                                    [rots[p] for p in g], None if inits is None else [inits[p] for p in g],
+                                    float(init_strength))
+                    for p, r in zip(g, res):
+                        out[p] = r
+            return out
         finally:
             if switch and self.restore_threads:
                 torch.set_num_threads(threads)
@@ -224,45 +262,79 @@ class GuidedSampler:
             return t
         return solver(pose_rr)
 
-    def _run(self, lik: Likelihood | None, camera: PinholeCamera | None, m: int, known_depth: float | None,
-             gen: torch.Generator, inpainting: Inpainting | None, rot: Tensor | None = None) -> SampleResult:
+    def _warm_start(self, inits: list | None, rots: list, m: int, init_strength: float
+                    ) -> tuple[int, list[Tensor] | None]:
+        """(first grid index, per person the model-space start ``[m, 17, 3]``) or (0, None): cold."""
+        if inits is None or any(i is None for i in inits):
+            return 0, None
+        start = self.num_steps - max(1, round(init_strength * self.num_steps))
+        x0 = []
+        for init, rot in zip(inits, rots):
+            pose = torch.as_tensor(np.asarray(init, dtype=np.float32), device=self.device)
+            if pose.shape != (m, NUM_JOINTS, 3) or not torch.isfinite(pose).all():
+                raise ValueError(f"init must be finite [{m}, {NUM_JOINTS}, 3], got {tuple(pose.shape)}")
+            x0.append(self.prior.to_model_space(_to_level(pose - pose[:, :1], rot)))
+        return start, x0
+
+    def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None, gens: list,
+             inpainting: Inpainting | None, rots: list, inits: list | None = None, init_strength: float = 0.3
+             ) -> list[SampleResult]:
         prior, sched = self.prior, self.scheduler
         T = sched.num_train_timesteps
-        solver = self._solver(lik, camera, known_depth)
-        x = torch.randn((m, NUM_JOINTS, 3), generator=gen, device=self.device)
+        people = range(len(liks))
+        part = [slice(p * m, (p + 1) * m) for p in people]
+        solvers = [self._solver(lik, camera, known_depth) for lik in liks]
+
+        def noise() -> Tensor:  # per person from its own generator (one person: the same draws as ever)
+            return torch.cat([torch.randn((m, NUM_JOINTS, 3), generator=g, device=self.device) for g in gens])
+
+        x = noise()
+        grid = sched.timesteps.tolist()
+        start, warm = self._warm_start(inits, rots, m, init_strength)
+        if warm is not None:
+            x = torch.cat([sched.add_noise(w, x[part[p]], grid[start]) for p, w in enumerate(warm)])
         if inpainting is not None:
             known = inpainting.known_model.to(x)[None].expand_as(x)
             mask = inpainting.mask.to(self.device)[None, :, None].expand_as(x)
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
-        grid = sched.timesteps.tolist()
-        trans = None  # the previous step's translations seed the next step's solve
-        searching = lik is not None and inpainting is None and self.guidance_scale > 0
-        t_vecs = {t: torch.full((m,), t, dtype=torch.long, device=self.device) for t in grid}
+        grid = grid[start:]
+        trans: list = [None] * len(liks)  # the previous step's translations seed the next step's solve
+        t_vecs = {t: torch.full((len(liks) * m,), t, dtype=torch.long, device=self.device) for t in grid}
         for t in grid:
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
-                if searching and t / T >= self.align_yaw_above:
-                    turn = self._best_heading(x0, lik, camera, solver, rot)
-                    x, eps, x0 = x @ turn, eps @ turn, x0 @ turn  # the prior is yaw-equivariant: turn all three
-                    trans = None
-                scale = self._step_scale * self.schedule(t / T) if lik is not None else 0.0
-                if scale > 0:
-                    x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
-                    x0, trans = self._guide(x0, lik, camera, scale, solver, rot, trans, x0_sd)
+                scale = self._step_scale * self.schedule(t / T)
+                x, eps, x0 = list(x.split(m)), list(eps.split(m)), list(x0.split(m))
+                for p in people:
+                    lik = liks[p]
+                    if lik is not None and inpainting is None and self.guidance_scale > 0 and \
+                            t / T >= self.align_yaw_above:
+                        turn = self._best_heading(x0[p], lik, camera, solvers[p], rots[p])  # the prior is yaw-
+                        x[p], eps[p], x0[p] = x[p] @ turn, eps[p] @ turn, x0[p] @ turn  # equivariant: turn all
+                        trans[p] = None
+                    if lik is not None and scale > 0:
+                        x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
+                        x0[p], trans[p] = self._guide(x0[p], lik, camera, scale, solvers[p], rots[p], trans[p], x0_sd)
+                x, eps, x0 = torch.cat(x), torch.cat(eps), torch.cat(x0)
                 if inpainting is not None:
                     x0 = torch.where(mask, known, x0)
                 prev_t = sched.previous_timestep(t)
-                x, _ = sched.step(eps, t, x, self.eta, gen, pred_original_sample=x0)
+                step_noise = noise() if self.eta > 0 and sched.sigma(t, prev_t, self.eta) > 0 else None
+                x, _ = sched.step(eps, t, x, self.eta, None, pred_original_sample=x0, variance_noise=step_noise)
                 if inpainting is not None and prev_t >= 0:
-                    noise = torch.randn(x.shape, generator=gen, device=self.device)
-                    x = torch.where(mask, sched.add_noise(known, noise, prev_t), x)
+                    fresh = torch.randn(x.shape, generator=gens[0], device=self.device)
+                    x = torch.where(mask, sched.add_noise(known, fresh, prev_t), x)
                 if r + 1 < repeats and prev_t >= 0:
-                    x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gen, device=self.device))
+                    x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gens[0], device=self.device))
         if inpainting is not None:
             x = torch.where(mask, known, x)
-        return self._finish(x, lik, camera, solver, known_depth, inpainting, rot, gen)
+        results = [self._finish(x[part[p]], liks[p], camera, solvers[p], known_depth, inpainting, rots[p], gens[p])
+                   for p in people]
+        for res in results:
+            res.info.update(steps_run=len(grid), warm_start=warm is not None)
+        return results
 
     def _resize(self, pose_rr: Tensor, gen: torch.Generator | None) -> Tensor:
         """Scale each hypothesis to a body height drawn from ``body_height`` (see the class docstring)."""

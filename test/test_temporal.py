@@ -1,0 +1,116 @@
+"""Warm-started, filtered and batched sampling with the shipped prior on real held-out mocap played as video."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from diffpose_ros.estimator import EstimatorConfig, PoseEstimator
+from diffpose_ros.evaluation.mocap_video import CAMERA, MocapScene, load_takes, place_walk
+from diffpose_ros.evaluation.temporal_benchmark import VARIANTS, accel_error_mm
+from diffpose_ros.tracking.temporal import ConstantVelocityFilter
+
+TAKES = ["dataset-1_walk-right_happy_001", "dataset-1_byebye_old_001"]  # held-out (test split) takes
+
+
+@pytest.fixture(scope="module")
+def scenes(mocap_dir) -> list[MocapScene]:
+    takes = load_takes(TAKES)
+    return [MocapScene([place_walk(takes[n][5:25], 4.5, 0.0, heading=h)]) for n, h in zip(TAKES, (0.4, -2.0))]
+
+
+@pytest.fixture(scope="module")
+def estimators() -> dict[str, PoseEstimator]:
+    return {v: PoseEstimator(EstimatorConfig(**VARIANTS[v])) for v in ("cold", "warm+filters")}
+
+
+def _play(est: PoseEstimator, scene: MocapScene, seed: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    est.reset()
+    est.sampler.generator.manual_seed(seed)
+    means, best, warm = [], [], []
+    for f in scene.frames(seed=seed):
+        out = est.estimate_from_observations(f.observations, CAMERA)
+        p = out.people[0]
+        means.append(p.mean)
+        rr = p.hypotheses - p.hypotheses[:, :1]
+        gt = f.poses_camera[0] - f.poses_camera[0, :1]
+        best.append(np.linalg.norm(rr - gt, axis=-1).mean(-1).min())
+        warm.append(out.warm_people)
+    return np.array(means), np.array(best), warm
+
+
+def test_warm_start_and_filters_reduce_jitter(scenes, estimators) -> None:
+    stats = {}
+    for v, est in estimators.items():
+        jitter, accel, mpjpe, warm = [], [], [], []
+        for k, scene in enumerate(scenes):
+            means, best, w = _play(est, scene, seed=k)
+            gt = np.stack(scene.people[0][:len(means)])
+            jitter.append(np.abs(np.diff(means[:, 0, 2]) - np.diff(gt[:, 0, 2])).mean())
+            accel.append(accel_error_mm(means - means[:, :1], gt - gt[:, :1]))
+            mpjpe.append(best.mean())
+            warm += w
+        stats[v] = (np.mean(jitter), np.mean(accel), np.mean(mpjpe), np.mean(warm))
+    cold, warm = stats["cold"], stats["warm+filters"]
+    assert cold[3] == 0 and warm[3] > 0.8, stats  # tracked frames after the first are warm-started
+    assert warm[0] < 0.5 * cold[0], stats  # pelvis depth jitter at least halved
+    assert warm[1] < 0.75 * cold[1], stats  # joint acceleration error clearly lower
+    assert warm[2] < cold[2] + 0.01, stats  # best-of-m MPJPE not worse (1 cm slack)
+
+
+def test_first_frame_is_todays_cold_sampling(scenes, estimators) -> None:
+    est = estimators["warm+filters"]
+    obs = scenes[0].frames(seed=5)[0].observations
+    est.reset()
+    est.sampler.generator.manual_seed(7)
+    got = est.estimate_from_observations(obs, CAMERA).people[0]
+    est.sampler.generator.manual_seed(7)
+    ref = est.sampler.sample(obs[0], CAMERA)
+    np.testing.assert_allclose(got.hypotheses, ref.poses_camera, atol=1e-6)
+
+
+def test_warm_sampler_runs_fewer_steps_and_starts_from_init(scenes, estimators) -> None:
+    sampler = estimators["cold"].sampler
+    errors = {"cold": [], "warm": []}
+    for k in (3, 8, 12):
+        f = scenes[1].frames(seed=6)[k]
+        gt = f.poses_camera[0] - f.poses_camera[0, :1]
+        init = np.repeat(gt[None], sampler.num_hypotheses, 0)
+        cold = sampler.sample(f.observations[0], CAMERA)
+        warm = sampler.sample(f.observations[0], CAMERA, init=init, init_strength=0.3)
+        assert cold.info["steps_run"] == sampler.num_steps and warm.info["steps_run"] == 3
+        for name, r in (("cold", cold), ("warm", warm)):
+            errors[name].append(np.linalg.norm(r.poses_root_relative - gt, axis=-1).mean())
+    assert np.mean(errors["warm"]) < 0.75 * np.mean(errors["cold"]), errors  # it starts near the truth
+    with pytest.raises(ValueError):
+        sampler.sample(f.observations[0], CAMERA, init=init[:3])
+
+
+def test_batched_people_match_per_person_calls_and_their_own_2d(estimators) -> None:
+    sampler = estimators["cold"].sampler
+    takes = load_takes(TAKES)
+    scene = MocapScene([place_walk(takes[TAKES[0]], 4.0, -1.2), place_walk(takes[TAKES[1]], 5.5, 1.0),
+                        place_walk(takes[TAKES[0]][::-1], 6.0, 0.0, heading=np.pi)])
+    f = scene.frames(seed=2)[len(takes[TAKES[1]]) // 2]
+    assert len(f.observations) == 3
+    gens = lambda: [torch.Generator().manual_seed(100 + i) for i in range(3)]  # noqa: E731
+    batched = sampler.sample_many(f.observations, CAMERA, generators=gens())
+    single = [sampler.sample(o, CAMERA, generator=g) for o, g in zip(f.observations, gens())]
+    for b, s in zip(batched, single):
+        np.testing.assert_allclose(b.poses_camera, s.poses_camera, atol=1e-4)
+    true_2d = CAMERA.project(f.poses_camera)
+    for res, person in zip(batched, f.person_index):
+        proj = CAMERA.project(res.mean.astype(np.float64))
+        err = np.linalg.norm(proj[None] - true_2d, axis=-1).mean(-1)  # to every person's true 2D
+        assert np.argmin(err) == person and err[person] < 12.0, err
+
+
+def test_constant_velocity_filter_follows_a_ramp_and_smooths_noise() -> None:
+    rng = np.random.default_rng(0)
+    f = ConstantVelocityFilter(accel_std=0.01, meas_std=0.1)
+    truth = 0.05 * np.arange(60)
+    z = truth + 0.1 * rng.standard_normal(len(truth))
+    out = np.array([f.update(np.array([v]))[0] for v in z])
+    assert np.abs(out[20:] - truth[20:]).mean() < 0.75 * np.abs(z[20:] - truth[20:]).mean()  # no lag on a ramp
+    assert np.abs(np.diff(out[20:], 2)).mean() < 0.4 * np.abs(np.diff(z[20:], 2)).mean()
