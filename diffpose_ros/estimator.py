@@ -45,6 +45,7 @@ class EstimatorConfig:
     min_joint_score: float = 0.2
     detector_threads: int = 2
     tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
+    redetect_every: int = 2  # video: the person detector runs every n-th frame while fewer than max_people tracked
     track_min_hits: int = 2  # matches before a track is confirmed
     track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
     trust_external_ids: bool = True  # keep Observations2D track ids when all are set (false: the tracker assigns)
@@ -83,6 +84,7 @@ PARAM_FIELDS = {
     "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
     "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
     "detector.threads": "detector_threads", "detector.tracking": "tracking",
+    "detector.redetect_every": "redetect_every",
     "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
     "body_height_sd": "body_height_sd", "tilt_prior_deg": "tilt_prior_deg",
     "tracking.min_hits": "track_min_hits", "tracking.max_lost": "track_max_lost",
@@ -203,7 +205,7 @@ class PoseEstimator:
             if c.tracking:
                 from diffpose_ros.detector.tracking import BlazePoseTracker
 
-                det = BlazePoseTracker(det)
+                det = BlazePoseTracker(det, redetect_every=c.redetect_every)
             self._detector = det
         return self._detector
 
