@@ -150,3 +150,27 @@ def test_train_cli_on_videopose3d_npz(tmp_path: Path) -> None:
                          env=env, timeout=60)
     assert bad.returncode != 0 and "file not found" in bad.stderr
 
+
+
+def test_benchmark_and_source_report_score_several_priors_on_one_heldout_set(tmp_path: Path) -> None:
+    from diffpose_ros.prior.augment import AugmentConfig
+    from diffpose_ros.prior.benchmark import run_benchmark
+    from diffpose_ros.prior.network import NetworkConfig
+    from diffpose_ros.prior.source_report import format_markdown, source_report
+
+    torch.manual_seed(0)
+    pose_set = build_pose_set(MocapConfig(sources=["cmu_pos", "deepmimic"]), _fixture_dir(tmp_path), progress=False)
+    # Make every split non-empty whatever the hash says: one take per split per source is enough here.
+    pose_set.take_split[:] = ["train", "val", "test"] * 2
+    tiny = NetworkConfig(width=16, depth=1, time_dim=8)
+    priors = {"a": PosePrior.untrained(tiny), "b": PosePrior.untrained(tiny)}
+    results = run_benchmark(priors, num=20, steps=(2,), num_train=20, pose_set=pose_set)
+    assert {"held-out val (reference)", "a 2 steps (eta 0)", "b 2 steps (eta 0)"} <= set(results)
+    report = source_report(priors, pose_set, AugmentConfig(limb_scale=0.0, height_range_m=(1.7, 1.7)), num=30, steps=2)
+    assert list(report) == ["cmu_pos", "deepmimic"]
+    for rows in report.values():
+        assert set(rows) == {"train takes", "a", "b", "_counts"}
+        # Untrained priors sample noise: their coverage of held-out poses is far below real training poses'.
+        assert rows["a"]["nn_from_holdout_mm"] > rows["train takes"]["nn_from_holdout_mm"]
+    assert "| cmu_pos (2 / " in format_markdown(report)
+
