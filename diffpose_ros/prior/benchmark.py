@@ -48,6 +48,16 @@ def forward_ms(prior: PosePrior, batch: int = 16, repeats: int = 200) -> float:
     return 1e3 * float(np.median(times))
 
 
+def load_named_priors(parser: argparse.ArgumentParser, weights: list[Path] | None, names: list[str] | None
+                      ) -> dict[str, PosePrior]:
+    """{name: prior} for ``--weights`` (default: the shipped weights) and optional ``--names``."""
+    paths = weights or [None]
+    names = names or (["shipped"] if weights is None else [p.stem for p in weights])
+    if len(names) != len(paths):
+        parser.error("--names needs one name per --weights file")
+    return {name: PosePrior.load(path) for name, path in zip(names, paths, strict=True)}
+
+
 def experiment_data(experiment: dict) -> tuple[MocapConfig, AugmentConfig]:
     """The data and augmentation settings of a training experiment dict (prior metadata or training YAML)."""
     data = MocapConfig(**experiment["data"]) if "data" in experiment else MocapConfig()
@@ -114,11 +124,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/prior_benchmark.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    paths = args.weights or [None]
-    names = args.names or (["prior"] if args.weights is None else [p.stem for p in args.weights])
-    if len(names) != len(paths):
-        parser.error("--names needs one name per --weights file")
-    priors = {name: PosePrior.load(path) for name, path in zip(names, paths, strict=True)}
+    priors = load_named_priors(parser, args.weights, args.names)
     experiment = (yaml.safe_load(args.data_config.read_text()) if args.data_config
                   else next(iter(priors.values())).metadata.get("experiment", {}))
     data_cfg, aug_cfg = experiment_data(experiment)
@@ -128,7 +134,7 @@ def main() -> None:
     pose_set = load_pose_set(data_cfg, progress=False)
     results = run_benchmark(priors, args.num, tuple(args.steps), args.eta, args.seed, pose_set=pose_set,
                             aug_cfg=aug_cfg)
-    results["_meta"] = {"weights": [str(p or "shipped") for p in paths],
+    results["_meta"] = {"weights": [str(p) for p in args.weights or ["shipped"]],
                         "steps_trained": [prior.metadata.get("steps") for prior in priors.values()],
                         "sources": data_cfg.sources, "num": args.num, "seed": args.seed}
     print(format_table(results))

@@ -21,7 +21,7 @@ import torch
 import yaml
 
 from diffpose_ros.prior.augment import AugmentConfig
-from diffpose_ros.prior.benchmark import augmented_subset, experiment_data
+from diffpose_ros.prior.benchmark import augmented_subset, experiment_data, load_named_priors
 from diffpose_ros.prior.generate import sample_poses
 from diffpose_ros.prior.mocap import PoseSet, load_pose_set
 from diffpose_ros.prior.pose_prior import PosePrior
@@ -98,18 +98,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("out/prior_sources"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    paths = args.weights or [None]
-    names = args.names or (["shipped"] if args.weights is None else [p.stem for p in args.weights])
-    if len(names) != len(paths):
-        parser.error("--names needs one name per --weights file")
-    priors = {name: PosePrior.load(path) for name, path in zip(names, paths, strict=True)}
+    priors = load_named_priors(parser, args.weights, args.names)
     data_cfg, aug_cfg = experiment_data(yaml.safe_load(args.data_config.read_text()))
     report = source_report(priors, load_pose_set(data_cfg, progress=False), aug_cfg, args.num, args.steps, args.seed)
     table = format_markdown(report)
     print(table)
     args.out.mkdir(parents=True, exist_ok=True)
-    meta = {"weights": [str(p or "shipped") for p in paths], "names": names, "num": args.num, "steps": args.steps,
-            "seed": args.seed, "data_config": str(args.data_config)}
+    meta = {"weights": [str(p) for p in args.weights or ["shipped"]], "names": list(priors), "num": args.num,
+            "steps": args.steps, "seed": args.seed, "data_config": str(args.data_config)}
     (args.out / "report.json").write_text(json.dumps({"_meta": meta, **report}, indent=2))
     (args.out / "report.md").write_text(table + "\n")
     print(f"wrote {args.out}/report.json and report.md")
