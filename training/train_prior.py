@@ -1,6 +1,8 @@
 """Train the 3D pose diffusion prior.
 
     python training/train_prior.py --config training/prior.yaml --out runs/prior [--resume] [--device cpu|cuda]
+    python training/train_prior.py --h36m-npz data_3d_h36m.npz --subjects S1 S5 S6 S7 S8 --out runs/h36m
+    python training/train_prior.py --sources bandai_ds1 cmu_cc deepmimic --out runs/subset
     python training/train_prior.py --out runs/prior --export diffpose_ros/prior/weights/h36m17_prior.pt
 
 ``--export`` writes the EMA prior of ``<out>/last.pt`` as shipped weights (float16 network weights) and exits.
@@ -18,6 +20,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffpose_ros.core.paths import add_data_argument, missing_data_message, use_data_dir
+from diffpose_ros.prior.mocap import H36M_SOURCE, KNOWN_SOURCES
 from diffpose_ros.prior.pose_prior import PosePrior
 from diffpose_ros.prior.trainer import PriorExperiment, PriorTrainer
 
@@ -32,6 +35,29 @@ def export(out_dir: Path, target: Path) -> None:
     print(f"exported EMA prior at step {steps} to {target} ({target.stat().st_size / 1e6:.2f} MB)")
 
 
+def apply_data_overrides(exp: PriorExperiment, sources: list[str] | None, h36m_npz: Path | None,
+                         subjects: list[str] | None) -> None:
+    """Command-line data selection: ``--h36m-npz`` alone trains on Human3.6M only; ``--sources`` picks sources.
+
+    Source weights of sources that are not selected are dropped; with none left, batches are proportional
+    to the number of poses per source.
+    """
+    if h36m_npz is not None:
+        if not h36m_npz.is_file():
+            raise SystemExit(f"--h36m-npz: file not found: {h36m_npz}")
+        exp.data.h36m_npz = str(h36m_npz)
+        if sources is None:
+            sources = [H36M_SOURCE]
+    if subjects:
+        exp.data.h36m_subjects = list(subjects)
+    if sources is not None:
+        exp.data.sources = list(sources)
+    if H36M_SOURCE in exp.data.sources and not exp.data.h36m_npz:
+        raise SystemExit("the h36m source needs --h36m-npz PATH (or data.h36m_npz in the YAML)")
+    exp.data.__post_init__()  # validate the new selection
+    exp.source_weights = {k: v for k, v in exp.source_weights.items() if k in exp.data.sources}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
@@ -41,6 +67,11 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")
     parser.add_argument("--export", type=Path, default=None, help="export <out>/last.pt's EMA prior and exit")
     add_data_argument(parser)
+    parser.add_argument("--sources", nargs="+", choices=KNOWN_SOURCES, default=None,
+                        help="override data.sources (weights of other sources are dropped)")
+    parser.add_argument("--h36m-npz", type=Path, default=None,
+                        help="VideoPose3D data_3d_h36m.npz; without --sources, train on Human3.6M alone")
+    parser.add_argument("--subjects", nargs="+", default=None, help="Human3.6M subjects (default S1 S5 S6 S7 S8)")
     args = parser.parse_args()
     use_data_dir(args.data)
 
@@ -53,6 +84,7 @@ def main() -> None:
     exp = PriorExperiment.from_dict(yaml.safe_load(args.config.read_text()))
     if args.steps is not None:
         exp.train.steps = args.steps
+    apply_data_overrides(exp, args.sources, args.h36m_npz, args.subjects)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device
     torch.set_num_threads(exp.train.threads)

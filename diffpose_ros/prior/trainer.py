@@ -86,9 +86,12 @@ def pose_sampling_weights(pose_set: PoseSet, source_weights: dict[str, float]) -
     sources = pose_set.source_of_pose()
     weights = np.ones(len(sources))
     if source_weights:
+        missing = sorted(set(np.unique(sources).tolist()) - set(source_weights))
+        if missing:
+            raise ValueError(f"source_weights has no weight for source(s) {missing}")
         for source in np.unique(sources):
             mask = sources == source
-            weights[mask] = source_weights.get(str(source), 0.0) / mask.sum()
+            weights[mask] = source_weights[str(source)] / mask.sum()
     return torch.as_tensor(weights / weights.sum(), dtype=torch.float64)
 
 
