@@ -152,6 +152,7 @@ def test_train_cli_on_videopose3d_npz(tmp_path: Path) -> None:
 
 
 
+@pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")  # untrained priors can emit zero-length bones
 def test_benchmark_and_source_report_score_several_priors_on_one_heldout_set(tmp_path: Path) -> None:
     from diffpose_ros.prior.augment import AugmentConfig
     from diffpose_ros.prior.benchmark import run_benchmark
