@@ -45,7 +45,7 @@ class EstimatorConfig:
     min_joint_score: float = 0.2
     detector_threads: int = 2
     tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
-    redetect_every: int = 2  # video: the person detector runs every n-th frame while fewer than max_people tracked
+    redetect_every: int = 1  # video: the person detector runs every n-th frame while fewer than max_people tracked
     track_min_hits: int = 2  # matches before a track is confirmed
     track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
     trust_external_ids: bool = True  # keep Observations2D track ids when all are set (false: the tracker assigns)

@@ -87,7 +87,7 @@ def test_warm_sampler_runs_fewer_steps_and_starts_from_init(scenes, estimators) 
         sampler.sample(f.observations[0], CAMERA, init=init[:3])
 
 
-def test_batched_people_match_per_person_calls_and_their_own_2d(estimators) -> None:
+def test_batched_people_match_per_person_calls_and_their_own_2d(estimators, mocap_dir) -> None:
     sampler = estimators["cold"].sampler
     takes = load_takes(TAKES)
     scene = MocapScene([place_walk(takes[TAKES[0]], 4.0, -1.2), place_walk(takes[TAKES[1]], 5.5, 1.0),

@@ -28,7 +28,7 @@ class BlazePoseTracker:
     within the last ``keep_lost`` frames whose last box they overlap (IoU > ``reid_iou``), else a new id.
     """
 
-    def __init__(self, detector: BlazePoseDetector, redetect_every: int = 2, keep_lost: int = 10,
+    def __init__(self, detector: BlazePoseDetector, redetect_every: int = 1, keep_lost: int = 10,
                  reid_iou: float = 0.2):
         self.detector = detector
         self.redetect_every = max(1, int(redetect_every))

@@ -98,8 +98,9 @@ PARAMS: tuple[Param, ...] = (
           live=True),
     Param("detector.threads", 2, "TFLite interpreter threads", *_range(1, 64)),
     Param("detector.tracking", True, "track person ROIs across frames (video); false = detect every frame"),
-    Param("detector.redetect_every", 2, "with tracking, the person detector runs every n-th frame while fewer than "
-          "detector.max_people are tracked (sample: 1 -> 3.8, 2 -> 3.6, 10 -> 2.8 people per frame)",
+    Param("detector.redetect_every", 1, "with tracking, the person detector runs every n-th frame while fewer than "
+          "detector.max_people are tracked (sample: 1 -> 3.8 people per frame and 0 identity switches, 2 -> 3.6 "
+          "and 2, 10 -> 2.8 and 0)",
           *_range(1, 1000)),
     Param("tracking.min_hits", 2, "detections before a new person's track is confirmed", *_range(1, 100)),
     Param("tracking.max_lost", 10, "frames a tracked person may be missed (occlusion, crossing) and keep its id",
