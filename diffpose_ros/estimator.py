@@ -46,6 +46,8 @@ class EstimatorConfig:
     detector_threads: int = 2
     tracking: bool = True  # video: ROI reuse in the detector + identity tracking (stable track ids)
     redetect_every: int = 1  # video: the person detector runs every n-th frame while fewer than max_people tracked
+    min_person_px: float = 40.0  # detected people whose visible joints span less are dropped (e.g. only a head
+    # at the image border: the landmark model folds every joint into it, and the 3D lands 60-140 m away)
     track_min_hits: int = 2  # matches before a track is confirmed
     track_max_lost: int = 10  # frames a person may be missed (occlusion) and keep the id
     trust_external_ids: bool = True  # keep Observations2D track ids when all are set (false: the tracker assigns)
@@ -84,7 +86,7 @@ PARAM_FIELDS = {
     "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
     "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
     "detector.threads": "detector_threads", "detector.tracking": "tracking",
-    "detector.redetect_every": "redetect_every",
+    "detector.redetect_every": "redetect_every", "detector.min_person_px": "min_person_px",
     "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
     "body_height_sd": "body_height_sd", "tilt_prior_deg": "tilt_prior_deg",
     "tracking.min_hits": "track_min_hits", "tracking.max_lost": "track_max_lost",
@@ -98,7 +100,8 @@ PARAM_FIELDS = {
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
                          "max_people", "min_detection_score", "min_presence", "min_joint_score",
-                         "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity"})
+                         "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity",
+                         "min_person_px"})
 
 
 @dataclass
@@ -122,6 +125,7 @@ class FrameEstimate:
     people: list[PersonEstimate]
     timings_ms: dict[str, float] = field(default_factory=dict)
     people_cut: int = 0  # detected people beyond max_people_per_frame (the least confident), not estimated
+    people_too_small: int = 0  # detected people whose visible joints span < min_person_px (no usable 3D)
     warm_people: int = 0  # people sampled from their previous frame's hypotheses (video)
 
 
@@ -217,13 +221,21 @@ class PoseEstimator:
         With ``tracking`` the identity tracker assigns the ``track_id``s (the image adds a colour cue).
         """
         t0 = time.perf_counter()
-        observations = sorted(self.detector.detect(image_rgb), key=lambda o: -o.score)
+        found = sorted(self.detector.detect(image_rgb), key=lambda o: -o.score)
         detect_ms = 1e3 * (time.perf_counter() - t0)
+        observations = [o for o in found if self._visible_extent_px(o) >= self.config.min_person_px]
         keep = self.config.max_people_per_frame
         frame = self._sample_people(observations[:keep], camera, gravity, image_rgb, assign_ids=True)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         frame.people_cut = max(0, len(observations) - keep)
+        frame.people_too_small = len(found) - len(observations)
         return frame
+
+    def _visible_extent_px(self, obs) -> float:
+        """Larger side (px) of the box around the joints the sampler would use."""
+        kp = np.asarray(obs.keypoints, dtype=np.float64)
+        used = (np.asarray(obs.scores) >= self.config.min_joint_score) & np.isfinite(kp).all(-1)
+        return float(np.ptp(kp[used], axis=0).max()) if used.sum() >= 2 else 0.0
 
     def estimate_from_observations(self, observations, camera: PinholeCamera, gravity: np.ndarray | None = None
                                    ) -> FrameEstimate:

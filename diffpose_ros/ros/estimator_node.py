@@ -64,6 +64,7 @@ class Counters:
     fallback_intrinsics: int = 0
     people: int = 0
     people_cut: int = 0  # detected people beyond max_people_per_frame
+    people_too_small: int = 0  # detected people whose visible joints span < detector.min_person_px
     process_ms_max: float = 0.0  # slowest frame or camera_info handled (processed or refused)
     drop_ms_max: float = 0.0  # slowest refusal
     gravity_unknown: int = 0  # frames processed without gravity although gravity.source=imu
@@ -242,6 +243,7 @@ class EstimatorNode(Node):
         self.counters.processed += 1
         self.counters.people += len(result.people)
         self.counters.people_cut += result.people_cut
+        self.counters.people_too_small += result.people_too_small
 
     def _camera_for(self, header, size: "tuple[int, int] | None") -> "PinholeCamera | None":
         """The camera_info nearest in time; the fallback intrinsics (warned, counted) when none has arrived."""

@@ -96,6 +96,8 @@ PARAMS: tuple[Param, ...] = (
     Param("detector.min_presence", 0.5, "landmark-model pose presence threshold", *_range(0.0, 1.0), live=True),
     Param("detector.min_joint_score", 0.2, "joints below this visibility give no guidance", *_range(0.0, 1.0),
           live=True),
+    Param("detector.min_person_px", 40.0, "detected people whose visible joints span fewer pixels are dropped "
+          "(people_too_small): a truncated or tiny body gives no usable 3D", *_range(0.0, 1e4), live=True),
     Param("detector.threads", 2, "TFLite interpreter threads", *_range(1, 64)),
     Param("detector.tracking", True, "track person ROIs across frames (video); false = detect every frame"),
     Param("detector.redetect_every", 1, "with tracking, the person detector runs every n-th frame while fewer than "
