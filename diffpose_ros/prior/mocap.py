@@ -178,7 +178,10 @@ def build_source(source: str, cfg: MocapConfig, mocap_dir: Path | None = None, p
         takes.append(f"{source}/{take}")
     if not poses:
         raise ValueError(f"no poses found for source {source!r}")
-    splits = [take_split(name, cfg.val_fraction, cfg.test_fraction, cfg.split_seed) for name in takes]
+    # Human3.6M's test subjects (S9, S11) are a separate protocol (evaluation/h36m_eval.py): none of the selected
+    # training subjects' takes is held out as "test", only the usual small validation share
+    test_fraction = 0.0 if source == H36M_SOURCE else cfg.test_fraction
+    splits = [take_split(name, cfg.val_fraction, test_fraction, cfg.split_seed) for name in takes]
     return PoseSet(np.concatenate(poses), np.concatenate(take_index), np.array(takes), np.array(splits),
                    np.array([source] * len(takes)))
 
@@ -195,7 +198,8 @@ def source_cache_key(cfg: MocapConfig, source: str) -> str:
     if source in POSITION_SOURCES:
         key["bone_lengths"] = REFERENCE_BONE_LENGTHS_M if POSITION_RIGS[source].rescale else None
     if source == H36M_SOURCE:
-        key.update(h36m_npz=str(Path(cfg.h36m_npz).resolve()), subjects=sorted(cfg.h36m_subjects))
+        key.update(h36m_npz=str(Path(cfg.h36m_npz).resolve()), subjects=sorted(cfg.h36m_subjects),
+                   test_fraction=0.0)
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:10]
 
 
