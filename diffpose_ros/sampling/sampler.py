@@ -311,9 +311,8 @@ class GuidedSampler:
                     lik = liks[p]
                     if lik is not None and inpainting is None and self.guidance_scale > 0 and \
                             t / T >= self.align_yaw_above:
-                        turn = self._best_heading(x0[p], lik, camera, solvers[p], rots[p])  # the prior is yaw-
-                        x[p], eps[p], x0[p] = x[p] @ turn, eps[p] @ turn, x0[p] @ turn  # equivariant: turn all
-                        trans[p] = None
+                        turn, trans[p] = self._best_heading(x0[p], lik, camera, solvers[p], rots[p])  # the prior
+                        x[p], eps[p], x0[p] = x[p] @ turn, eps[p] @ turn, x0[p] @ turn  # is yaw-equivariant
                     if lik is not None and scale > 0:
                         x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
                         x0[p], trans[p] = self._guide(x0[p], lik, camera, scale, solvers[p], rots[p], trans[p], x0_sd)
@@ -345,10 +344,11 @@ class GuidedSampler:
         return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[:, None, None]
 
     def _best_heading(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera,
-                      solver: RootTranslationSolver | None, rot: Tensor | None) -> Tensor:
+                      solver: RootTranslationSolver | None, rot: Tensor | None) -> tuple[Tensor, Tensor]:
         """Per hypothesis, the turn about the vertical (level-frame y) whose x0 best explains the 2D evidence.
 
-        Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``). The body's heading
+        Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``) and the turned poses'
+        (seed) translations ``[m, 3]``, which the guidance refines. The body's heading
         is the latent the 2D evidence fixes best and the denoiser settles worst from noise; a rigid search over
         ``align_yaw_candidates`` headings (translation from the closed-form seed, errors to the heatmap peaks
         clamped at 5 sigma) settles it, as ZeDO's rigid optimisation does for rotation. (Searching the camera
@@ -365,7 +365,8 @@ class GuidedSampler:
         trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=0)
         targets, weights = lik.targets()  # heatmap peaks: a robust (clamped) squared error ranks headings cheaply
         d2 = ((camera.project(cand + trans[:, None]) - targets.to(cand)) ** 2).sum(-1) / lik.variance_px().to(cand)
-        return turns[(weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k).argmin(dim=1)]
+        best = (weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k).argmin(dim=1)
+        return turns[best], trans.view(m, k, 3)[torch.arange(m, device=best.device), best]
 
     def _outlier_weights(self, lik: Likelihood, camera: PinholeCamera, pose_camera: Tensor, x0_sd: float
                          ) -> Tensor:
