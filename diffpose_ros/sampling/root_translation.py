@@ -84,6 +84,7 @@ class RootTranslationSolver:
         self._u = u.float()
         self._w = w.float()
         self._f = torch.tensor([fx, fy], dtype=torch.float32)
+        self._fc = (float(fx), float(fy), float(camera.cx), float(camera.cy))
         self._c = torch.tensor([camera.cx, camera.cy], dtype=torch.float32)
 
     def __call__(self, pose_rr: Tensor, init: Tensor | None = None, iters: int | None = None,
@@ -143,25 +144,29 @@ class RootTranslationSolver:
         The normal matrix has the pattern ``[[A, 0, C], [0, B, D], [C, D, E]]``; its 3x3 system is solved in
         closed form (a batched ``linalg.solve`` of 3x3 systems costs more than the rest of the step).
         """
+        n = self.refine_iters if iters is None else iters
+        if n <= 0:
+            return trans
         w = self._w.to(pose_rr) if weights is None else self._w.to(pose_rr) * weights
         u = self._u.to(pose_rr)
-        fx, fy = float(self._f[0]), float(self._f[1])
-        cx, cy = float(self._c[0]), float(self._c[1])
-        for _ in range(self.refine_iters if iters is None else iters):
+        fx, fy, cx, cy = self._fc
+        for _ in range(n):
             p = pose_rr + trans[:, None]
             inv_z = 1.0 / p[..., 2].clamp_min(self.min_depth)
             px, py = p[..., 0] * inv_z, p[..., 1] * inv_z
             r0, r1 = fx * px + cx - u[:, 0], fy * py + cy - u[:, 1]  # [B, J] residuals
             a, b = fx * inv_z, fy * inv_z  # d proj / d (Tx, Ty); d proj / d Tz = (-a px, -b py)
             wa, wb = w * a, w * b
-            big_a, big_b = (wa * a).sum(-1) + 1e-9, (wb * b).sum(-1) + 1e-9
-            g0, g1 = (wa * r0).sum(-1), (wb * r1).sum(-1)
+            apx, bpy = a * px, b * py
+            # all normal-equation sums over joints in one reduction: A, B, g0, g1, -C, -D, E, -g2
+            sums = torch.stack([wa * a, wb * b, wa * r0, wb * r1, wa * apx, wb * bpy, w * (apx * apx + bpy * bpy),
+                                wa * px * r0 + wb * py * r1], dim=-1).sum(-2)
+            big_a, big_b = sums[:, 0] + 1e-9, sums[:, 1] + 1e-9
+            g0, g1 = sums[:, 2], sums[:, 3]
             if fix_depth:
                 step = torch.stack([g0 / big_a, g1 / big_b, torch.zeros_like(g0)], dim=-1)
             else:
-                big_c, big_d = -(wa * a * px).sum(-1), -(wb * b * py).sum(-1)
-                big_e = (w * ((a * px) ** 2 + (b * py) ** 2)).sum(-1) + 1e-9
-                g2 = -(wa * px * r0 + wb * py * r1).sum(-1)
+                big_c, big_d, big_e, g2 = -sums[:, 4], -sums[:, 5], sums[:, 6] + 1e-9, -sums[:, 7]
                 dz = (g2 - big_c * g0 / big_a - big_d * g1 / big_b) / (
                     big_e - big_c * big_c / big_a - big_d * big_d / big_b).clamp_min(1e-12)
                 step = torch.stack([(g0 - big_c * dz) / big_a, (g1 - big_d * dz) / big_b, dz], dim=-1)
