@@ -156,6 +156,7 @@ class PoseEstimator:
             self.tracker = PersonTracker(TrackerConfig(min_hits=c.track_min_hits, max_lost=c.track_max_lost))
         self._memory: dict = {}  # track id -> TrackMemory
         self._frame = 0
+        self._last_gravity: np.ndarray | None = None  # unit gravity of the previous frame (None: unknown)
 
     def reset(self) -> None:
         """Forget all tracks (a new video)."""
@@ -163,6 +164,7 @@ class PoseEstimator:
             self.tracker.reset()
         self._memory.clear()
         self._frame = 0
+        self._last_gravity = None
 
     def reconfigure(self, **changes: Any) -> None:
         """Change LIVE_FIELDS of the running estimator (sampler and detector settings); ValueError otherwise.
@@ -250,6 +252,14 @@ class PoseEstimator:
         keep = self.config.trust_external_ids and all(getattr(o, "track_id", -1) >= 0 for o in observations)
         return self._sample_people(observations, camera, gravity, None, assign_ids=not keep)
 
+    def _gravity_changed(self, gravity: np.ndarray | None, tolerance_deg: float = 3.0) -> bool:
+        """Whether gravity became known, unknown, or turned by more than ``tolerance_deg`` since the last frame."""
+        last = self._last_gravity
+        self._last_gravity = None if gravity is None else np.asarray(gravity, float) / np.linalg.norm(gravity)
+        if last is None or self._last_gravity is None:
+            return (last is None) != (self._last_gravity is None)
+        return float(last @ self._last_gravity) < np.cos(np.radians(tolerance_deg))
+
     def _sample_people(self, observations: list, camera: PinholeCamera, gravity: np.ndarray | None,
                        image_rgb: np.ndarray | None, assign_ids: bool) -> FrameEstimate:
         """Track (optionally), then sample every person in one batch; tracked people are warm-started from
@@ -263,6 +273,8 @@ class PoseEstimator:
         track_ms = 1e3 * (time.perf_counter() - t0)
         if gravity is None and c.gravity:
             gravity = np.asarray(c.gravity, dtype=np.float64)
+        if self._gravity_changed(gravity):  # hypotheses sampled under another "up" must not seed this frame's
+            self._memory.clear()
         self._frame += 1
         ids = [int(getattr(o, "track_id", -1)) for o in observations]
         tracks = [t if c.tracking and t >= 0 else -1 for t in ids]  # people with temporal state

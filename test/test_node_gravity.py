@@ -52,9 +52,9 @@ def test_imu_gravity_keeps_hypotheses_upright_and_its_absence_is_counted(ros):
     pub_info = node.create_publisher(CameraInfo, "/grav/info", QOS)
     pub_imu = node.create_publisher(Imu, "/grav/imu", QOS)
 
-    def send(stamp):  # one track per frame: each is sampled cold (no warm start from the other gravity)
-        pub_info.publish(camera_info(GOOD_K, stamp=stamp))
-        pub.publish(observations([keypoint_person(uv, track_id=stamp)], stamp=stamp))
+    def send(stamp):  # one track: when gravity becomes known its temporal state restarts (no warm start from
+        pub_info.publish(camera_info(GOOD_K, stamp=stamp))  # hypotheses sampled under another "up")
+        pub.publish(observations([keypoint_person(uv)], stamp=stamp))
 
     try:
         assert spin_until(node, lambda: pub.get_subscription_count() > 0 and pub_imu.get_subscription_count() > 0,
