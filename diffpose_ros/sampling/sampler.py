@@ -1,9 +1,11 @@
 """Heatmap-guided diffusion sampling of 3D pose hypotheses from one detector observation.
 
-Every denoising step: predict eps with the prior (no autograd), form the clean-pose estimate x0, place it in the
-camera with a closed-form root translation, move it up the 2D likelihood (gradient through the projection only,
-see :mod:`.guidance`), write the corrected x0 back and take a DDIM step. The m hypotheses run as one batch.
-Without an observation the same call draws unconditional samples.
+Every denoising step: predict eps with the prior (no autograd), form the clean-pose estimate x0 (upright, in the
+gravity-aligned level frame), early on turn it to the heading that best explains the 2D evidence, rotate it into
+the camera and place it with a Gauss-Newton root translation, move it up the 2D likelihood (gradient through the
+projection only, see :mod:`.guidance`), write the corrected x0 back and take a DDIM step. Finally each hypothesis
+is scaled (with its distance) to a body height from the size prior. The m hypotheses (of every person) run as one
+batch through the network. Without an observation the same call draws unconditional samples.
 """
 
 from __future__ import annotations
