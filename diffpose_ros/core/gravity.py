@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import numpy as np
 
-LEVEL_GRAVITY = np.array([0.0, 1.0, 0.0])
-
 
 def _unit(v: np.ndarray, what: str) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64).reshape(-1)

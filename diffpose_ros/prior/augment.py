@@ -13,14 +13,11 @@ import torch
 from torch import Tensor
 
 from diffpose_ros.core import skeleton
+from diffpose_ros.core.skeleton import nominal_height
 
 _CHILD = torch.tensor([c for c, _ in skeleton.BONES])
 _PARENT = torch.tensor([p for _, p in skeleton.BONES])
 _MIRROR = torch.tensor(skeleton.MIRROR_PERMUTATION)
-# Bone indices (BONES order; bone of child joint c is c - 1) of the nominal-height chains.
-_RIGHT_LEG_BONES, _LEFT_LEG_BONES = (1, 2), (4, 5)  # thigh, shin
-_TRUNK_BONES = (6, 7, 8, 9)  # pelvis-spine, spine-thorax, thorax-nose, nose-head top
-ANKLE_HEIGHT_M = 0.07
 
 
 def rotation_y(angle: Tensor) -> Tensor:
@@ -69,14 +66,6 @@ def scale_limbs(poses: Tensor, group_factors: dict[str, Tensor]) -> Tensor:
         for child in skeleton.LIMB_GROUPS[group]:
             factors[:, child - 1] = factor  # bone index of a child joint c is c - 1 in BONES order
     return from_bone_vectors(bones * factors[..., None])
-
-
-def nominal_height(poses: Tensor) -> Tensor:
-    """Approximate standing height ``[B]`` from bone lengths (legs + trunk + head chains + ankle height)."""
-    lengths = bone_vectors(poses).norm(dim=-1)
-    legs = 0.5 * (lengths[:, list(_RIGHT_LEG_BONES)].sum(-1) + lengths[:, list(_LEFT_LEG_BONES)].sum(-1))
-    trunk = lengths[:, list(_TRUNK_BONES)].sum(-1)
-    return legs + trunk + ANKLE_HEIGHT_M
 
 
 def mirror(poses: Tensor) -> Tensor:

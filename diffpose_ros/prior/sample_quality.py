@@ -18,12 +18,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from diffpose_ros.core import skeleton
+from diffpose_ros.core.skeleton import nominal_height
 
 KNEE_MAX_DEG = 160.0
 ELBOW_MAX_DEG = 160.0
 KNEE_HYPEREXTENSION_DEG = 15.0  # tolerance: estimated hinge axes are approximate
 SPINE_MAX_BEND_DEG = 90.0
-ANKLE_HEIGHT_M = 0.07
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -32,13 +32,6 @@ def _unit(v: np.ndarray) -> np.ndarray:
 
 def _angle_deg(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.degrees(np.arccos(np.clip(np.sum(_unit(a) * _unit(b), -1), -1.0, 1.0)))
-
-
-def nominal_height(poses: np.ndarray) -> np.ndarray:
-    """Standing height estimate from bone lengths (same definition as the training augmentation)."""
-    lengths = skeleton.bone_lengths(poses)
-    legs = 0.5 * (lengths[:, [1, 2]].sum(-1) + lengths[:, [4, 5]].sum(-1))
-    return legs + lengths[:, [6, 7, 8, 9]].sum(-1) + ANKLE_HEIGHT_M
 
 
 def body_frame(poses: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -138,6 +138,7 @@ class HeatmapLikelihood:
         self._lin_t = self.affine[:, :2].T.contiguous()
         self.pixel_scale = math.sqrt(abs(float(torch.linalg.det(a[:, :2]))))  # heatmap px per image px
         self._var_px = self._var_hm / self.pixel_scale**2
+        self._targets: Tensor | None = None  # heatmap peaks in image px, computed on first use
 
     def to(self, device: torch.device | str) -> "HeatmapLikelihood":
         """Move the tensors used per step to ``device`` (in place; returns self)."""
@@ -215,7 +216,7 @@ class HeatmapLikelihood:
 
     def targets(self) -> tuple[Tensor, Tensor]:
         """Heatmap peaks in image px ``[J, 2]`` and the joint weights (computed once)."""
-        if getattr(self, "_targets", None) is None or self._targets.device != self.affine.device:
+        if self._targets is None or self._targets.device != self.affine.device:
             a = self.affine.double()
             inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0.0, 0.0, 1.0]])]))[:2]
             self._targets = (self._peaks_hm.double() @ inv[:, :2].T + inv[:, 2]).float()

@@ -340,9 +340,9 @@ class GuidedSampler:
     def _resize(self, pose_rr: Tensor, gen: torch.Generator | None) -> Tensor:
         """Scale each hypothesis to a body height drawn from ``body_height`` (see the class docstring)."""
         stature, sd = self.body_height
-        z = torch.randn(pose_rr.shape[0], generator=gen, device=pose_rr.device) if sd > 0 else 0.0
-        target = STATURE_TO_NOMINAL * stature * torch.exp(sd * z) if sd > 0 else torch.full(
-            (pose_rr.shape[0],), STATURE_TO_NOMINAL * stature, device=pose_rr.device)
+        m = pose_rr.shape[0]
+        z = torch.randn(m, generator=gen, device=pose_rr.device) if sd > 0 else torch.zeros(m, device=pose_rr.device)
+        target = STATURE_TO_NOMINAL * stature * torch.exp(sd * z)
         return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[:, None, None]
 
     def _best_heading(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera,
@@ -396,6 +396,9 @@ class GuidedSampler:
         pose = self.prior.from_model_space(x0)
         pose = _to_camera(pose - pose[:, :1], rot)
         robust = None
+        if self.robust_k > 0 and self.outlier_hypotheses > 0:  # spread evenly over the batch: any prefix is fair
+            i = torch.arange(pose.shape[0], device=pose.device, dtype=torch.float64)
+            outlier_rows = (torch.floor((i + 1) * self.outlier_hypotheses) > torch.floor(i * self.outlier_hypotheses))
         for _ in range(self.guidance_iters):
             trans = self._translation(pose, solver, None) if trans is None or solver is None else solver(
                 pose, init=trans, iters=1, weights=robust)
@@ -403,10 +406,8 @@ class GuidedSampler:
                                       method=self.gradient_method)
             if self.robust_k > 0:  # for the next translation solve, and the pull of the outlier hypotheses
                 robust = self._outlier_weights(lik, camera, pose + trans[:, None], x0_sd)
-                if self.outlier_hypotheses > 0:  # spread evenly over the batch: any prefix is a fair sample
-                    i = torch.arange(pose.shape[0], device=pose.device, dtype=torch.float64)
-                    mine = torch.floor((i + 1) * self.outlier_hypotheses) > torch.floor(i * self.outlier_hypotheses)
-                    delta = delta * torch.where(mine[:, None], robust, torch.ones_like(robust))[..., None]
+                if self.outlier_hypotheses > 0:
+                    delta = delta * torch.where(outlier_rows[:, None], robust, torch.ones_like(robust))[..., None]
             delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
             pose = pose + delta
         return self.prior.to_model_space(_to_level(pose, rot)), trans
