@@ -168,3 +168,25 @@ def test_keypoint_only_observation(untrained, frame) -> None:
     assert r.guided and np.isfinite(r.poses_camera).all()
     with pytest.raises(ValueError):
         GuidedSampler(untrained, likelihood="heatmap").sample(obs, frame.camera)
+
+
+def test_sample_many_stacks_people_and_matches_per_person_calls(untrained, frame) -> None:
+    """People whose likelihoods stack are guided side by side; the others (keypoints only, nothing usable)
+    one by one; every person's result equals its own ``sample`` call with the same generator."""
+    other = render_frame(pose()[:, [0, 1, 2]] * [1.0, 0.9, 1.0], np.random.default_rng(8),
+                         SyntheticConfig(offset_prob=0.0, drop_prob=0.0))
+    heat = other.heatmaps.copy()
+    heat[[3, 9]] = np.nan  # unusable channels in one person only
+    people = [frame.to_observation(),
+              {"heatmaps": heat, "image_to_heatmap": other.image_to_heatmap, "scores": other.scores},
+              {"keypoints": frame.keypoints_true, "scores": np.full(17, 0.9), "heatmaps": None},
+              {"keypoints": None, "heatmaps": None}]
+    s = GuidedSampler(untrained, num_steps=4, num_hypotheses=5, seed=0)
+    gens = lambda: [torch.Generator().manual_seed(10 + i) for i in range(len(people))]  # noqa: E731
+    many = s.sample_many(people, frame.camera, generators=gens())
+    single = [s.sample(p, frame.camera, generator=g) for p, g in zip(people, gens())]
+    assert [r.guided for r in many] == [True, True, True, False]
+    for a, b in zip(many, single):
+        np.testing.assert_allclose(a.poses_camera, b.poses_camera, atol=1e-4)
+        np.testing.assert_allclose(a.weights, b.weights, atol=1e-5)
+    assert not np.allclose(many[0].poses_camera, many[1].poses_camera)  # each person follows its own maps

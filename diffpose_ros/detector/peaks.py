@@ -29,20 +29,23 @@ def refine_from_heatmaps(points_hm: np.ndarray, logits: np.ndarray, kernel: int 
     pts = np.asarray(points_hm, dtype=np.float64).copy()
     logits = np.asarray(logits)
     h, w = logits.shape[1:]
+    n = min(len(pts), len(logits))
+    if n == 0:
+        return pts
     r = kernel // 2
-    for k, (x, y) in enumerate(pts[: len(logits)]):
-        if not (np.isfinite(x) and np.isfinite(y)):
-            continue
-        col, row = round(x), round(y)
-        if not (0 <= col < w and 0 <= row < h):
-            continue
-        r0, r1, c0, c1 = max(0, row - r), min(h, row + r + 1), max(0, col - r), min(w, col + r + 1)
-        win = logits[k, r0:r1, c0:c1].astype(np.float64)
-        if not np.isfinite(win).all():
-            continue
-        conf = 1.0 / (1.0 + np.exp(-np.clip(win, -100, 100)))
-        if conf.max() < min_confidence:
-            continue
-        rr, cc = np.mgrid[r0:r1, c0:c1]
-        pts[k] = [(conf * cc).sum() / conf.sum(), (conf * rr).sum() / conf.sum()]
+    xy = pts[:n]
+    finite = np.isfinite(xy).all(-1)
+    cr = np.where(finite[:, None], np.round(np.where(finite[:, None], xy, 0.0)), -1).astype(np.int64)  # (col, row)
+    on_map = finite & (cr[:, 0] >= 0) & (cr[:, 0] < w) & (cr[:, 1] >= 0) & (cr[:, 1] < h)
+    off = np.arange(-r, r + 1)
+    rows, cols = cr[:, 1, None] + off, cr[:, 0, None] + off  # [n, k] window rows / columns (clipped below)
+    inside = (rows[:, :, None] >= 0) & (rows[:, :, None] < h) & (cols[:, None, :] >= 0) & (cols[:, None, :] < w)
+    win = logits[np.arange(n)[:, None, None], rows.clip(0, h - 1)[:, :, None], cols.clip(0, w - 1)[:, None, :]]
+    win = win.astype(np.float64)
+    ok = on_map & (np.isfinite(win) | ~inside).all((1, 2))
+    conf = np.where(inside, 1.0 / (1.0 + np.exp(-np.clip(np.nan_to_num(win), -100, 100))), 0.0)
+    ok &= conf.max((1, 2)) >= min_confidence
+    total = conf.sum((1, 2))
+    mean = np.stack([(conf * cols[:, None, :]).sum((1, 2)), (conf * rows[:, :, None]).sum((1, 2))], -1)
+    pts[:n][ok] = mean[ok] / total[ok, None]
     return pts

@@ -26,29 +26,41 @@ def person_color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
     return ColorRGBA(r=float(r), g=float(g), b=float(b), a=float(np.clip(alpha, 0.0, 1.0)))
 
 
+_BONE_ENDS = [i for bone in skeleton.BONES for i in bone]
+
+
 def _points(joints: np.ndarray, indices) -> list[Point]:
-    return [Point(x=float(joints[i, 0]), y=float(joints[i, 1]), z=float(joints[i, 2])) for i in indices]
+    rows = np.asarray(joints, dtype=np.float64)[indices].tolist()  # python floats in one go
+    return [Point(x=x, y=y, z=z) for x, y, z in rows]
 
 
-def skeleton_markers(header: Header, ns: str, marker_id: int, joints: np.ndarray, color: ColorRGBA,
+def skeleton_markers(header: Header, ns: str, marker_id: int, joints: np.ndarray, color: "ColorRGBA | list",
                      line_width: float, joint_size: float) -> list[Marker]:
-    """Two markers (bones, joints) for one ``[17, 3]`` skeleton in metres."""
+    """Two markers (bones, joints) for ``[17, 3]`` skeletons in metres, or ``[n, 17, 3]`` drawn as one pair
+    with per-vertex colours (``color``: one ``ColorRGBA`` per skeleton; far fewer markers to build and draw)."""
+    joints = np.asarray(joints, dtype=np.float64)
+    stack = joints.reshape(-1, *joints.shape[-2:])
+    colors = color if isinstance(color, list) else [color]
     bones = Marker(header=header, ns=ns, id=2 * marker_id, type=Marker.LINE_LIST, action=Marker.ADD)
-    bones.points = _points(joints, [i for bone in skeleton.BONES for i in bone])
+    bones.points = _points(stack[:, _BONE_ENDS].reshape(-1, 3), slice(None))
     bones.scale.x = line_width
-    bones.color = color
+    bones.color = colors[0]
     bones.pose.orientation.w = 1.0
     bones.lifetime = Duration()
     spheres = Marker(header=header, ns=ns, id=2 * marker_id + 1, type=Marker.SPHERE_LIST, action=Marker.ADD)
-    spheres.points = _points(joints, range(len(joints)))
+    spheres.points = _points(stack.reshape(-1, 3), slice(None))
     spheres.scale.x = spheres.scale.y = spheres.scale.z = joint_size
-    spheres.color = color
+    spheres.color = colors[0]
     spheres.pose.orientation.w = 1.0
+    if joints.ndim == 3:  # the same colour object repeated per vertex (serialised by value)
+        bones.colors = [c for c in colors for _ in _BONE_ENDS]
+        spheres.colors = [c for c in colors for _ in range(stack.shape[1])]
     return [bones, spheres]
 
 
 def frame_markers(header: Header, people, max_hypotheses: int, line_width: float, joint_size: float) -> MarkerArray:
-    """MarkerArray for one frame: DELETEALL, then per person the mean and the most likely hypotheses."""
+    """MarkerArray for one frame: DELETEALL, then per person the mean (``person_<id>/mean``) and the most likely
+    hypotheses (``person_<id>/hypotheses``, one bones and one joints marker, alpha per hypothesis by weight)."""
     out = MarkerArray()
     out.markers.append(Marker(header=header, action=Marker.DELETEALL))
     for person in people:
@@ -57,9 +69,10 @@ def frame_markers(header: Header, people, max_hypotheses: int, line_width: float
                                         1.5 * line_width, 1.25 * joint_size)
         weights = np.asarray(person.weights, dtype=np.float64)
         order = np.argsort(-weights)[:max_hypotheses]
-        top = float(weights[order[0]]) if len(order) else 1.0
-        for rank, h in enumerate(order):
-            alpha = 0.15 + 0.6 * float(weights[h]) / max(top, 1e-9)
-            out.markers += skeleton_markers(header, ns + "/hypotheses", rank, person.hypotheses[h],
-                                            person_color(person.track_id, alpha), line_width, joint_size)
+        if len(order) == 0:
+            continue
+        top = float(weights[order[0]])
+        colors = [person_color(person.track_id, 0.15 + 0.6 * float(weights[h]) / max(top, 1e-9)) for h in order]
+        out.markers += skeleton_markers(header, ns + "/hypotheses", 0, np.asarray(person.hypotheses)[order], colors,
+                                        line_width, joint_size)
     return out

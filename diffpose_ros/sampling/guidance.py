@@ -75,13 +75,12 @@ def normalize_log_heatmaps(heatmaps, dynamic_range: float = 50.0) -> tuple[Tenso
     if x.dim() != 3:
         raise ValueError(f"heatmaps must be [J, H, W], got {tuple(x.shape)}")
     flat = x.reshape(x.shape[0], -1)
-    usable = ~(torch.isnan(flat) | (flat == math.inf)).any(dim=1) & torch.isfinite(flat).any(dim=1)
-    clean = torch.where(torch.isfinite(flat), flat, torch.full_like(flat, -1e30))
-    clean = torch.where(usable[:, None], clean, torch.zeros_like(clean))
-    logp = torch.log_softmax(clean, dim=1)  # idempotent for log-probs; normalises logits
-    floor = logp.max(dim=1, keepdim=True).values - float(dynamic_range)
-    logp = torch.maximum(logp, floor)
-    logp = torch.where(usable[:, None], logp, torch.zeros_like(logp))
+    usable = torch.isfinite(flat).any(dim=1) & ~(torch.isnan(flat) | (flat == math.inf)).any(dim=1)
+    rows = flat if bool(usable.all()) else flat[usable]
+    logp = torch.log_softmax(rows, dim=1)  # idempotent for log-probs; -inf (zero probability) meets the floor
+    logp = torch.maximum(logp, logp.max(dim=1, keepdim=True).values - float(dynamic_range))
+    if rows is not flat:
+        logp = torch.zeros_like(flat).index_put_((usable,), logp)
     return logp.reshape(x.shape), usable
 
 
@@ -135,15 +134,20 @@ class HeatmapLikelihood:
         if not torch.isfinite(a).all() or abs(float(torch.linalg.det(a[:, :2]))) < 1e-12:
             raise ValueError("image_to_heatmap must be a finite, invertible 2x3 affine")
         self.affine = a.float()
+        self.num_people = 1
         self._lin_t = self.affine[:, :2].T.contiguous()
+        self._lin = self.affine[:, :2].contiguous()
+        self._off = self.affine[:, 2]
         self.pixel_scale = math.sqrt(abs(float(torch.linalg.det(a[:, :2]))))  # heatmap px per image px
         self._var_px = self._var_hm / self.pixel_scale**2
         self._targets: Tensor | None = None  # heatmap peaks in image px, computed on first use
 
     def to(self, device: torch.device | str) -> "HeatmapLikelihood":
         """Move the tensors used per step to ``device`` (in place; returns self)."""
-        for name in ("flat", "weights", "affine", "_lin_t", "_var_px", "_peaks_hm", "_var_hm"):
+        for name in ("flat", "weights", "affine", "_lin_t", "_lin", "_off", "_var_px", "_peaks_hm", "_var_hm"):
             setattr(self, name, getattr(self, name).to(device))
+        if self._targets is not None:
+            self._targets = self._targets.to(device)
         return self
 
     def _add_far_field_cone(self, dynamic_range: float, usable: Tensor) -> None:
@@ -164,7 +168,7 @@ class HeatmapLikelihood:
 
     def to_heatmap(self, pixels: Tensor) -> Tensor:
         """Image px ``[..., 2]`` -> heatmap px."""
-        lin, off = self._lin_t, self.affine[:, 2]
+        lin, off = self._lin_t, self._off
         if pixels.dtype != lin.dtype:
             lin, off = lin.to(pixels.dtype), off.to(pixels.dtype)
         return pixels @ lin + off
@@ -175,24 +179,52 @@ class HeatmapLikelihood:
         sy = h[..., 1] - h[..., 1].clamp(0.0, self.height - 1.0)
         return sx, sy, torch.sqrt((sx * sx + sy * sy).clamp_min(1e-24))
 
+    def _lookup(self, h: Tensor, with_grad: bool):
+        """Interpolate the maps at heatmap px ``h [..., J, 2]`` (stacked: ``[P, n, J, 2]``, person p's joints
+        read person p's maps)."""
+        if self.num_people == 1:
+            return self._sample(self.flat, self.height, self.width, h, with_grad=with_grad)
+        P, n, J = h.shape[0], h.shape[1], h.shape[2]  # lookups index joint rows: people side by side as joints
+        out = self._sample(self.flat, self.height, self.width, h.transpose(0, 1).reshape(n, P * J, 2),
+                           with_grad=with_grad)
+        unstack = lambda x: x.reshape(n, P, J, *x.shape[2:]).transpose(0, 1)  # noqa: E731
+        return tuple(unstack(x) for x in out) if with_grad else unstack(out)
+
     def per_joint(self, pixels: Tensor) -> Tensor:
         h = self.to_heatmap(pixels)
-        value = self._sample(self.flat, self.height, self.width, h)
+        value = self._lookup(h, with_grad=False)
         sx, sy, d = self._outside(h)
         return torch.where((sx != 0) | (sy != 0), value - self.outside_slope * d, value)
 
     def per_joint_and_grad(self, pixels: Tensor) -> tuple[Tensor, Tensor]:
         """Log-likelihood ``[B, J]`` and its analytic derivative w.r.t. the image pixels ``[B, J, 2]``."""
         h = self.to_heatmap(pixels)
-        value, g_h = self._sample(self.flat, self.height, self.width, h, with_grad=True)
+        value, g_h = self._lookup(h, with_grad=True)
         sx, sy, d = self._outside(h)
         out = (sx != 0) | (sy != 0)
         if bool(out.any()):  # off the map: border value minus a linear pull back toward it
             value = torch.where(out, value - self.outside_slope * d, value)
             g_h = g_h - torch.where(out[..., None], self.outside_slope * torch.stack([sx, sy], -1) / d[..., None],
                                     torch.zeros_like(g_h))
-        lin = self.affine[:, :2] if g_h.dtype == self.affine.dtype else self.affine[:, :2].to(g_h.dtype)
+        lin = self._lin if g_h.dtype == self._lin.dtype else self._lin.to(g_h.dtype)
         return value, g_h @ lin
+
+    @classmethod
+    def stack(cls, likelihoods: "list[HeatmapLikelihood]") -> "HeatmapLikelihood":
+        """P people's likelihoods (same map size and settings) as one, evaluated side by side: pixels
+        ``[P, n, J, 2]`` -> ``[P, n, J]``; weights, variances and targets gain a ``[P, 1]`` lead."""
+        first = likelihoods[0]
+        if any(not can_stack(first, lik) for lik in likelihoods):
+            raise ValueError("only heatmap likelihoods of one map size and settings stack")
+        out = cls.__new__(cls)
+        out.__dict__.update(first.__dict__)
+        out.num_people = len(likelihoods)
+        out.flat = torch.cat([lik.flat for lik in likelihoods])
+        for name in ("weights", "_var_px", "_var_hm", "_peaks_hm", "affine", "_lin_t", "_lin"):
+            out.__dict__[name] = torch.stack([getattr(lik, name) for lik in likelihoods])[:, None]
+        out._off = out.affine[..., 2][:, :, None]  # [P, 1, 1, 2]
+        out._targets = torch.stack([lik.targets()[0] for lik in likelihoods])[:, None]
+        return out
 
     def _peak_statistics(self, radius: int = 3) -> tuple[Tensor, Tensor]:
         """Sub-pixel peaks (local soft-argmax around the argmax) and local variances, heatmap px."""
@@ -216,7 +248,7 @@ class HeatmapLikelihood:
 
     def targets(self) -> tuple[Tensor, Tensor]:
         """Heatmap peaks in image px ``[J, 2]`` and the joint weights (computed once)."""
-        if self._targets is None or self._targets.device != self.affine.device:
+        if self._targets is None or self._targets.device != self.affine.device:  # (stacked: set by stack)
             a = self.affine.double()
             inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0.0, 0.0, 1.0]])]))[:2]
             self._targets = (self._peaks_hm.double() @ inv[:, :2].T + inv[:, 2]).float()
@@ -250,10 +282,20 @@ class KeypointLikelihood:
     def per_joint_and_grad(self, pixels: Tensor) -> tuple[Tensor, Tensor]:
         diff = pixels - self.keypoints
         ll = -0.5 * (diff * diff).sum(-1) / self.sigma2 - torch.log(2 * math.pi * self.sigma2)
-        return ll, -diff / self.sigma2[:, None]
+        return ll, -diff / self.sigma2[..., None]
 
     def variance_px(self) -> Tensor:
         return self.sigma2
+
+    @classmethod
+    def stack(cls, likelihoods: "list[KeypointLikelihood]") -> "KeypointLikelihood":
+        """P people's keypoint likelihoods side by side (see :meth:`HeatmapLikelihood.stack`)."""
+        out = cls.__new__(cls)
+        out.num_joints = likelihoods[0].num_joints
+        out.keypoints, out.weights, out.sigma2 = (
+            torch.stack([getattr(lik, name) for lik in likelihoods])[:, None]
+            for name in ("keypoints", "weights", "sigma2"))
+        return out
 
     def to(self, device: torch.device | str) -> "KeypointLikelihood":
         """Move to ``device`` (in place; returns self)."""
@@ -262,6 +304,24 @@ class KeypointLikelihood:
 
     def targets(self) -> tuple[Tensor, Tensor]:
         return self.keypoints, self.weights
+
+
+def can_stack(a: Likelihood, b: Likelihood) -> bool:
+    """Whether two people's likelihoods can be evaluated side by side (:func:`stack_likelihoods`)."""
+    if isinstance(a, HeatmapLikelihood) and isinstance(b, HeatmapLikelihood):
+        return (a.num_people == b.num_people == 1 and (a.num_joints, a.height, a.width) == (b.num_joints, b.height,
+                b.width) and a._sample is b._sample and a.outside_slope == b.outside_slope
+                and a.flat.device == b.flat.device)
+    return isinstance(a, KeypointLikelihood) and isinstance(b, KeypointLikelihood) and a.num_joints == b.num_joints
+
+
+def stack_likelihoods(likelihoods: "list[Likelihood]") -> "Likelihood | None":
+    """One likelihood for P people evaluated side by side (pixels ``[P, n, J, 2]``), or None when they
+    cannot stack (mixed kinds or map sizes: then guide them one by one)."""
+    first = likelihoods[0]
+    if not all(can_stack(first, lik) for lik in likelihoods):
+        return None
+    return type(first).stack(likelihoods)
 
 
 def weighted_log_likelihood(likelihood: Likelihood, pose_camera: Tensor, camera: PinholeCamera) -> Tensor:
@@ -291,7 +351,7 @@ def log_likelihood_gradient(likelihood: Likelihood, pose_camera: Tensor, camera:
     v = camera.fy * pose_camera[..., 1] * inv_z + camera.cy
     ll, g = likelihood.per_joint_and_grad(torch.stack([u, v], dim=-1))
     w = likelihood.weights
-    g = g * w[:, None]
+    g = g * w[..., None]
     gu, gv = g[..., 0], g[..., 1]
     gz = -(gu * (u - camera.cx) + gv * (v - camera.cy)) * inv_z
     gz = torch.where(pose_camera[..., 2] > MIN_DEPTH, gz, torch.zeros_like(gz))  # clamped depth: no z-gradient

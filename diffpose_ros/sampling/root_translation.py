@@ -38,11 +38,12 @@ class RootTranslation:
 
 
 class RootTranslationSolver:
-    """Weighted least-squares pelvis translation for one frame's 2D targets.
+    """Weighted least-squares pelvis translation for one frame's 2D targets, of one person or of several.
 
     Args:
-        targets_px: ``[J, 2]`` image px (NaN rows ignored).
-        weights: ``[J]`` >= 0.
+        targets_px: ``[J, 2]`` image px (NaN rows ignored), or ``[P, J, 2]``: P people solved side by side
+            (then poses are ``[P, n, J, 3]`` and translations ``[P, n, 3]``).
+        weights: ``[J]`` (or ``[P, J]``) >= 0.
         camera: pinhole intrinsics.
         depth_prior: pelvis depth (m) the ridge pulls toward.
         prior_weight: ridge strength relative to ``fx * fy`` per unit weight (0 = only a 1e-12 safety ridge).
@@ -53,91 +54,111 @@ class RootTranslationSolver:
     def __init__(self, targets_px: Tensor, weights: Tensor, camera: PinholeCamera, depth_prior: float = 4.0,
                  prior_weight: float = 1e-6, min_depth: float = 0.5, known_depth: float | None = None,
                  refine_iters: int = 3) -> None:
-        u = torch.as_tensor(targets_px, dtype=torch.float64).reshape(-1, 2)
-        w = torch.as_tensor(weights, dtype=torch.float64).reshape(-1).clamp_min(0)
+        u = torch.as_tensor(targets_px, dtype=torch.float64)
+        self.single = u.dim() == 2
+        u = u.reshape(-1, u.shape[-2], 2)  # [P, J, 2]
+        w = torch.as_tensor(weights, dtype=torch.float64).reshape(u.shape[:2]).clamp_min(0)
         ok = torch.isfinite(u).all(-1) & torch.isfinite(w)
         w = torch.where(ok, w, torch.zeros_like(w))
-        u = torch.where(ok[:, None], u, torch.zeros_like(u))
+        u = torch.where(ok[..., None], u, torch.zeros_like(u))
         fx, fy = camera.fx, camera.fy
-        du, dv = u[:, 0] - camera.cx, u[:, 1] - camera.cy
-        sw = float(w.sum())
-        lam = max(prior_weight, 1e-12) * fx * fy * max(sw, 1.0)
+        du, dv = u[..., 0] - camera.cx, u[..., 1] - camera.cy
+        sw = w.sum(-1)  # [P]
+        lam = max(prior_weight, 1e-12) * fx * fy * sw.clamp_min(1.0)
         lam_xy = 1e-3 * lam  # much weaker on Tx, Ty: one target fixes a ray, the depth prior picks the point
         a, b = fx * fx * sw + lam_xy, fy * fy * sw + lam_xy
-        c, d = -fx * float((w * du).sum()), -fy * float((w * dv).sum())
-        e = float((w * (du * du + dv * dv)).sum()) + lam
-        # right-hand sides as linear maps of the pose [J, 3] -> scalar: coefficient tensors [J, 3]
+        c, d = -fx * (w * du).sum(-1), -fy * (w * dv).sum(-1)
+        e = (w * (du * du + dv * dv)).sum(-1) + lam
+        # right-hand sides as linear maps of the pose [J, 3] -> scalar: coefficient tensors [P, J, 3]
         zero = torch.zeros_like(w)
         cbx = torch.stack([-fx * fx * w, zero, fx * w * du], dim=-1)
         cby = torch.stack([zero, -fy * fy * w, fy * w * dv], dim=-1)
         cbz = torch.stack([fx * w * du, fy * w * dv, -w * (du * du + dv * dv)], dim=-1)
         schur = e - c * c / a - d * d / b
-        ctz = (cbz - (c / a) * cbx - (d / b) * cby) / schur
-        self._coef = torch.stack([cbx / a, cby / b, ctz], dim=-1).float()  # [J, 3(xyz of pose), 3(out)]
-        self._tz0 = lam * float(depth_prior) / schur
-        self._cx, self._cy = -c / a, -d / b  # Tx += cx * Tz etc.
+        col = lambda x: x[:, None, None]  # noqa: E731  [P] -> broadcast over [P, J, 3]
+        ctz = (cbz - col(c / a) * cbx - col(d / b) * cby) / col(schur)
+        self._coef = torch.stack([cbx / col(a), cby / col(b), ctz], dim=-1).float()  # [P, J, 3(pose xyz), 3(out)]
+        self._tz0 = (lam * float(depth_prior) / schur)[:, None].float()  # [P, 1]
+        self._cx, self._cy = (-c / a)[:, None].float(), (-d / b)[:, None].float()  # Tx += cx * Tz etc.
         self.known_depth = known_depth
         self.min_depth = float(min_depth)
-        self.determined = int((w > 0).sum()) >= 2
-        self.weights = w
+        self._determined = ((w > 0).sum(-1) >= 2)[:, None]  # [P, 1]
+        self.determined = bool(self._determined.all())
+        self.weights = w if not self.single else w[0]
         self.refine_iters = int(refine_iters)
-        self._u = u.float()
-        self._w = w.float()
-        self._f = torch.tensor([fx, fy], dtype=torch.float32)
+        self._u = u[:, None].float()  # [P, 1, J, 2]
+        self._w = w[:, None].float()  # [P, 1, J]
         self._fc = (float(fx), float(fy), float(camera.cx), float(camera.cy))
-        self._c = torch.tensor([camera.cx, camera.cy], dtype=torch.float32)
+        self._f = torch.tensor([fx, fy], dtype=torch.float32)
 
     def __call__(self, pose_rr: Tensor, init: Tensor | None = None, iters: int | None = None,
                  weights: Tensor | None = None) -> Tensor:
-        """Translations ``[B, 3]`` for root-relative poses ``[B, J, 3]`` (metres).
+        """Translations ``[B, 3]`` for root-relative poses ``[B, J, 3]`` (metres; stacked: ``[P, n, ...]``).
 
         ``init`` (``[B, 3]``, e.g. the translation of a slightly different pose) replaces the closed-form seed,
         and ``iters`` the number of Gauss-Newton steps (default ``refine_iters``); ``weights`` (``[B, J]``,
         with ``init``) scale each joint's weight in those steps, e.g. to discount outliers.
         """
-        if init is not None and self.determined:
-            tz_min = self.min_depth - pose_rr[..., 2].min(dim=-1).values
-            trans = self._gauss_newton(pose_rr, init, self.known_depth is not None, iters, weights)
-            return torch.cat([trans[:, :2], torch.maximum(trans[:, 2:], tz_min[:, None])], dim=-1)
-        return self.solve(pose_rr, iters)[0]
+        if init is None:
+            return self.solve(pose_rr, iters)[0]
+        pose, init, weights = self._stacked(pose_rr), self._stacked(init), self._stacked(weights)
+        self._follow(pose)
+        tz_min = self.min_depth - pose[..., 2].min(dim=-1).values
+        trans = self._gauss_newton(pose, init, self.known_depth is not None, iters, weights)
+        if not self.determined:  # < 2 joints: the ridge decides
+            trans = torch.where(self._determined[..., None], trans, self._stacked(self.solve(pose_rr, iters)[0]))
+        return self._unstacked(torch.cat([trans[..., :2], torch.maximum(trans[..., 2:], tz_min[..., None])], -1))
+
+    def _follow(self, pose: Tensor) -> None:
+        """Move the per-frame tensors to the poses' device and dtype (once)."""
+        if self._coef.device != pose.device or self._coef.dtype != pose.dtype:
+            for name in ("_coef", "_tz0", "_cx", "_cy", "_u", "_w", "_f", "_determined"):
+                v = getattr(self, name)
+                setattr(self, name, v.to(pose.device) if v.dtype == torch.bool else v.to(pose.device, pose.dtype))
+
+    def _stacked(self, x: Tensor | None) -> Tensor | None:
+        return x[None] if self.single and x is not None else x
+
+    def _unstacked(self, x: Tensor) -> Tensor:
+        return x[0] if self.single else x
 
     def solve(self, pose_rr: Tensor, iters: int | None = None) -> tuple[Tensor, Tensor]:
-        """``(translation [B, 3], clamped [B] bool)``."""
-        if self._coef.device != pose_rr.device or self._coef.dtype != pose_rr.dtype:
-            self._coef = self._coef.to(device=pose_rr.device, dtype=pose_rr.dtype)
-        lin = torch.einsum("bjk,jkl->bl", pose_rr, self._coef)  # (bx/a, by/b, tz - tz0)
+        """``(translation [B, 3], clamped [B] bool)`` (stacked: ``[P, n, 3]``, ``[P, n]``)."""
+        pose = self._stacked(pose_rr)
+        self._follow(pose)
+        lin = torch.einsum("pnjk,pjkl->pnl", pose, self._coef)  # (bx/a, by/b, tz - tz0)  [P, n, 3]
         known = self.known_depth is not None
+        ridge = lin[..., 2] + self._tz0
         if known:
-            tz = torch.full_like(lin[:, 2], float(self.known_depth))
-        elif self.determined and self.refine_iters > 0:
-            tz = self._extent_depth(pose_rr)
+            tz = torch.full_like(lin[..., 2], float(self.known_depth))
+        elif self.refine_iters > 0:
+            tz = self._extent_depth(pose)
+            if not self.determined:
+                tz = torch.where(self._determined, tz, ridge)
         else:
-            tz = lin[:, 2] + self._tz0
-        tz_min = self.min_depth - pose_rr[..., 2].min(dim=-1).values
+            tz = ridge
+        tz_min = self.min_depth - pose[..., 2].min(dim=-1).values
         tz = torch.maximum(tz, tz_min)
-        tx = lin[:, 0] + self._cx * tz
-        ty = lin[:, 1] + self._cy * tz
-        trans = torch.stack([tx, ty, tz], dim=-1)
-        if self.determined and self.refine_iters > 0:
-            trans = self._gauss_newton(pose_rr, trans, known, iters)
-        clamped = trans[:, 2] <= tz_min + 1e-6
-        trans = torch.cat([trans[:, :2], torch.maximum(trans[:, 2:], tz_min[:, None])], dim=-1)
-        return trans, clamped
+        trans = torch.stack([lin[..., 0] + self._cx * tz, lin[..., 1] + self._cy * tz, tz], dim=-1)
+        if self.refine_iters > 0 and bool(self._determined.any()):
+            refined = self._gauss_newton(pose, trans, known, iters)
+            trans = refined if self.determined else torch.where(self._determined[..., None], refined, trans)
+        clamped = trans[..., 2] <= tz_min + 1e-6
+        trans = torch.cat([trans[..., :2], torch.maximum(trans[..., 2:], tz_min[..., None])], dim=-1)
+        return self._unstacked(trans), self._unstacked(clamped)
 
-    def _extent_depth(self, pose_rr: Tensor) -> Tensor:
+    def _extent_depth(self, pose: Tensor) -> Tensor:
         """Weak-perspective depth: focal x (weighted RMS 3D extent in x, y) / (weighted RMS 2D extent)."""
-        w = self._w.to(pose_rr)
-        u = self._u.to(pose_rr)
-        wn = w / w.sum()
-        f = self._f.to(pose_rr)
-        c2 = (wn[:, None] * u).sum(0)
-        s2 = ((wn[:, None] * ((u - c2) / f) ** 2).sum()).sqrt()
-        xy = pose_rr[..., :2]
-        c3 = (wn[None, :, None] * xy).sum(1, keepdim=True)
-        s3 = ((wn[None, :, None] * (xy - c3) ** 2).sum((1, 2))).sqrt()
+        w, u, f = self._w, self._u, self._f
+        wn = w / w.sum(-1, keepdim=True).clamp_min(1e-12)  # [P, 1, J]
+        c2 = (wn[..., None] * u).sum(-2, keepdim=True)
+        s2 = (wn[..., None] * ((u - c2) / f) ** 2).sum((-2, -1)).sqrt()  # [P, 1]
+        xy = pose[..., :2]
+        c3 = (wn[..., None] * xy).sum(-2, keepdim=True)
+        s3 = (wn[..., None] * (xy - c3) ** 2).sum((-2, -1)).sqrt()  # [P, n]
         return s3 / s2.clamp_min(1e-6)
 
-    def _gauss_newton(self, pose_rr: Tensor, trans: Tensor, fix_depth: bool, iters: int | None = None,
+    def _gauss_newton(self, pose: Tensor, trans: Tensor, fix_depth: bool, iters: int | None = None,
                       weights: Tensor | None = None) -> Tensor:
         """Gauss-Newton on sum_j w_j |project(X_j + T) - u_j|^2 over T (or Tx, Ty with a fixed depth).
 
@@ -147,26 +168,27 @@ class RootTranslationSolver:
         n = self.refine_iters if iters is None else iters
         if n <= 0:
             return trans
-        w = self._w.to(pose_rr) if weights is None else self._w.to(pose_rr) * weights
-        u = self._u.to(pose_rr)
+        w = self._w if weights is None else self._w * weights
+        u = self._u
+        u0, u1 = u[..., 0], u[..., 1]
         fx, fy, cx, cy = self._fc
         for _ in range(n):
-            p = pose_rr + trans[:, None]
+            p = pose + trans[..., None, :]
             inv_z = 1.0 / p[..., 2].clamp_min(self.min_depth)
             px, py = p[..., 0] * inv_z, p[..., 1] * inv_z
-            r0, r1 = fx * px + cx - u[:, 0], fy * py + cy - u[:, 1]  # [B, J] residuals
+            r0, r1 = fx * px + cx - u0, fy * py + cy - u1  # [P, n, J] residuals
             a, b = fx * inv_z, fy * inv_z  # d proj / d (Tx, Ty); d proj / d Tz = (-a px, -b py)
             wa, wb = w * a, w * b
             apx, bpy = a * px, b * py
             # all normal-equation sums over joints in one reduction: A, B, g0, g1, -C, -D, E, -g2
             sums = torch.stack([wa * a, wb * b, wa * r0, wb * r1, wa * apx, wb * bpy, w * (apx * apx + bpy * bpy),
                                 wa * px * r0 + wb * py * r1], dim=-1).sum(-2)
-            big_a, big_b = sums[:, 0] + 1e-9, sums[:, 1] + 1e-9
-            g0, g1 = sums[:, 2], sums[:, 3]
+            big_a, big_b = sums[..., 0] + 1e-9, sums[..., 1] + 1e-9
+            g0, g1 = sums[..., 2], sums[..., 3]
             if fix_depth:
                 step = torch.stack([g0 / big_a, g1 / big_b, torch.zeros_like(g0)], dim=-1)
             else:
-                big_c, big_d, big_e, g2 = -sums[:, 4], -sums[:, 5], sums[:, 6] + 1e-9, -sums[:, 7]
+                big_c, big_d, big_e, g2 = -sums[..., 4], -sums[..., 5], sums[..., 6] + 1e-9, -sums[..., 7]
                 dz = (g2 - big_c * g0 / big_a - big_d * g1 / big_b) / (
                     big_e - big_c * big_c / big_a - big_d * big_d / big_b).clamp_min(1e-12)
                 step = torch.stack([(g0 - big_c * dz) / big_a, (g1 - big_d * dz) / big_b, dz], dim=-1)

@@ -23,9 +23,11 @@ from ..core.skeleton import NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
 from .guidance import (
     GuidanceSchedule,
     Likelihood,
+    can_stack,
     guidance_delta,
     make_guidance_schedule,
     observation_likelihood,
+    stack_likelihoods,
 )
 from .guidance import weighted_log_likelihood as _weighted_ll
 from .root_translation import RootTranslationSolver
@@ -249,21 +251,6 @@ class GuidedSampler:
         mats = np.stack([level_to_camera(gravity_from_pitch_roll(p)) for p in pitches])
         return torch.as_tensor(mats, dtype=torch.float32, device=self.device)
 
-    def _solver(self, lik: Likelihood | None, camera: PinholeCamera | None, known_depth: float | None
-                ) -> RootTranslationSolver | None:
-        if lik is None or camera is None:
-            return None
-        targets, weights = lik.targets()
-        return RootTranslationSolver(targets, weights, camera, depth_prior=self.depth_prior, known_depth=known_depth)
-
-    def _translation(self, pose_rr: Tensor, solver: RootTranslationSolver | None, known_depth: float | None
-                     ) -> Tensor:
-        if solver is None:
-            t = torch.zeros(pose_rr.shape[0], 3, dtype=pose_rr.dtype, device=pose_rr.device)
-            t[:, 2] = self.depth_prior if known_depth is None else known_depth
-            return t
-        return solver(pose_rr)
-
     def _warm_start(self, inits: list | None, rots: list, m: int, init_strength: float
                     ) -> tuple[int, list[Tensor] | None]:
         """(first grid index, per person the model-space start ``[m, 17, 3]``) or (0, None): cold."""
@@ -278,14 +265,30 @@ class GuidedSampler:
             x0.append(self.prior.to_model_space(_to_level(pose - pose[:, :1], rot)))
         return start, x0
 
+    def _groups(self, liks: list, camera: PinholeCamera | None, known_depth: float | None, rots: list
+                ) -> list["_Group"]:
+        """People guided side by side: the guided ones whose likelihoods stack form one group (usually all of
+        them); any other person is a group of its own (unguided people have no likelihood)."""
+        groups: list[_Group] = []
+        for p, lik in enumerate(liks):
+            for grp in groups:
+                if lik is not None and grp.liks[0] is not None and can_stack(grp.liks[0], lik):
+                    grp.people.append(p)
+                    grp.liks.append(lik)
+                    break
+            else:
+                groups.append(_Group([p], [lik]))
+        for grp in groups:
+            grp.finalise(camera, known_depth, [rots[p] for p in grp.people], len(liks), self.depth_prior)
+        return groups
+
     def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None, gens: list,
              inpainting: Inpainting | None, rots: list, inits: list | None = None, init_strength: float = 0.3
              ) -> list[SampleResult]:
         prior, sched = self.prior, self.scheduler
         T = sched.num_train_timesteps
-        people = range(len(liks))
-        part = [slice(p * m, (p + 1) * m) for p in people]
-        solvers = [self._solver(lik, camera, known_depth) for lik in liks]
+        P = len(liks)
+        groups = self._groups(liks, camera, known_depth, rots)
 
         def noise() -> Tensor:  # per person from its own generator (one person: the same draws as ever)
             return torch.cat([torch.randn((m, NUM_JOINTS, 3), generator=g, device=self.device) for g in gens])
@@ -294,31 +297,33 @@ class GuidedSampler:
         grid = sched.timesteps.tolist()
         start, warm = self._warm_start(inits, rots, m, init_strength)
         if warm is not None:
-            x = torch.cat([sched.add_noise(w, x[part[p]], grid[start]) for p, w in enumerate(warm)])
+            x = torch.cat([sched.add_noise(w, x[p * m:(p + 1) * m], grid[start]) for p, w in enumerate(warm)])
         if inpainting is not None:
             known = inpainting.known_model.to(x)[None].expand_as(x)
             mask = inpainting.mask.to(self.device)[None, :, None].expand_as(x)
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = grid[start:]
-        trans: list = [None] * len(liks)  # the previous step's translations seed the next step's solve
-        t_vecs = {t: torch.full((len(liks) * m,), t, dtype=torch.long, device=self.device) for t in grid}
+        t_vecs = {t: torch.full((P * m,), t, dtype=torch.long, device=self.device) for t in grid}
         for t in grid:
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
                 scale = self._step_scale * self.schedule(t / T)
-                x, eps, x0 = list(x.split(m)), list(eps.split(m)), list(x0.split(m))
-                for p in people:
-                    lik = liks[p]
-                    if lik is not None and inpainting is None and self.guidance_scale > 0 and \
-                            t / T >= self.align_yaw_above:
-                        turn, trans[p] = self._best_heading(x0[p], lik, camera, solvers[p], rots[p])  # the prior
-                        x[p], eps[p], x0[p] = x[p] @ turn, eps[p] @ turn, x0[p] @ turn  # is yaw-equivariant
-                    if lik is not None and scale > 0:
+                align = inpainting is None and self.guidance_scale > 0 and t / T >= self.align_yaw_above
+                x, eps, x0 = (v.view(P, m, NUM_JOINTS, 3) for v in (x, eps, x0))  # people side by side
+                for grp in groups:
+                    if grp.lik is None or not (align or scale > 0):
+                        continue
+                    xg, eg, x0g = grp.take(x), grp.take(eps), grp.take(x0)
+                    if align:
+                        turn, grp.trans = self._best_heading(x0g, grp.lik, camera, grp.solver, grp.rot)  # the prior
+                        xg, eg, x0g = xg @ turn, eg @ turn, x0g @ turn  # is yaw-equivariant
+                    if scale > 0:
                         x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
-                        x0[p], trans[p] = self._guide(x0[p], lik, camera, scale, solvers[p], rots[p], trans[p], x0_sd)
-                x, eps, x0 = torch.cat(x), torch.cat(eps), torch.cat(x0)
+                        x0g, grp.trans = self._guide(x0g, grp.lik, camera, scale, grp.solver, grp.rot, grp.trans, x0_sd)
+                    x, eps, x0 = grp.put(x, xg), grp.put(eps, eg), grp.put(x0, x0g)
+                x, eps, x0 = (v.reshape(P * m, NUM_JOINTS, 3) for v in (x, eps, x0))
                 if inpainting is not None:
                     x0 = torch.where(mask, known, x0)
                 prev_t = sched.previous_timestep(t)
@@ -331,48 +336,54 @@ class GuidedSampler:
                     x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gens[0], device=self.device))
         if inpainting is not None:
             x = torch.where(mask, known, x)
-        results = [self._finish(x[part[p]], liks[p], camera, solvers[p], known_depth, inpainting, rots[p], gens[p])
-                   for p in people]
-        for res in results:
-            res.info.update(steps_run=len(grid), warm_start=warm is not None)
+        x = x.view(P, m, NUM_JOINTS, 3)
+        results: list = [None] * P
+        for grp in groups:
+            for p, res in zip(grp.people, self._finish(grp.take(x), grp, camera, known_depth, inpainting,
+                                                       [gens[p] for p in grp.people])):
+                res.info.update(steps_run=len(grid), warm_start=warm is not None)
+                results[p] = res
         return results
 
-    def _resize(self, pose_rr: Tensor, gen: torch.Generator | None) -> Tensor:
-        """Scale each hypothesis to a body height drawn from ``body_height`` (see the class docstring)."""
+    def _resize(self, pose_rr: Tensor, gens: list) -> Tensor:
+        """Scale each hypothesis (``[G, m, J, 3]``, person g drawing from ``gens[g]``) to a body height drawn from
+        ``body_height`` (see the class docstring)."""
         stature, sd = self.body_height
-        m = pose_rr.shape[0]
-        z = torch.randn(m, generator=gen, device=pose_rr.device) if sd > 0 else torch.zeros(m, device=pose_rr.device)
+        m = pose_rr.shape[1]
+        z = torch.stack([torch.randn(m, generator=g, device=pose_rr.device) if sd > 0 else
+                         torch.zeros(m, device=pose_rr.device) for g in gens])
         target = STATURE_TO_NOMINAL * stature * torch.exp(sd * z)
-        return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[:, None, None]
+        return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[..., None, None]
 
     def _best_heading(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera,
-                      solver: RootTranslationSolver | None, rot: Tensor | None) -> tuple[Tensor, Tensor]:
+                      solver: RootTranslationSolver, rot: Tensor | None) -> tuple[Tensor, Tensor]:
         """Per hypothesis, the turn about the vertical (level-frame y) whose x0 best explains the 2D evidence.
 
-        Returns right-multiplying rotations ``[m, 3, 3]`` (row-vector poses: ``pose @ turn``) and the turned poses'
-        (seed) translations ``[m, 3]``, which the guidance refines. The body's heading
+        ``x0`` is ``[G, m, J, 3]`` (G people side by side). Returns right-multiplying rotations ``[G, m, 3, 3]``
+        (row-vector poses: ``pose @ turn``) and the turned poses' (seed) translations ``[G, m, 3]``, which the
+        guidance refines. The body's heading
         is the latent the 2D evidence fixes best and the denoiser settles worst from noise; a rigid search over
         ``align_yaw_candidates`` headings (translation from the closed-form seed, errors to the heatmap peaks
         clamped at 5 sigma) settles it, as ZeDO's rigid optimisation does for rotation. (Searching the camera
         tilt the same way, with gravity unknown, was worse than drawing it: tilt trades off against body lean.)
         """
-        m, k = x0.shape[0], self.align_yaw_candidates
+        G, m, k = x0.shape[0], x0.shape[1], self.align_yaw_candidates
         angles = torch.arange(k, device=x0.device, dtype=x0.dtype) * (2 * np.pi / k)
         c, s = torch.cos(angles), torch.sin(angles)
         zero, one = torch.zeros_like(c), torch.ones_like(c)
         turns = torch.stack([c, zero, -s, zero, one, zero, s, zero, c], -1).view(k, 3, 3)  # row-vector R_y^T
         pose = self.prior.from_model_space(x0)
-        cand = ((pose - pose[:, :1])[:, None] @ turns[None]).reshape(m * k, NUM_JOINTS, 3)
-        cand = _to_camera(cand, None if rot is None else rot.repeat_interleave(k, 0))
-        trans = self._translation(cand, solver, None) if solver is None else solver(cand, iters=0)
+        cand = ((pose - pose[..., :1, :])[:, :, None] @ turns).reshape(G, m * k, NUM_JOINTS, 3)
+        cand = _to_camera(cand, None if rot is None else rot.repeat_interleave(k, 1))
+        trans = solver(cand, iters=0)
         targets, weights = lik.targets()  # heatmap peaks: a robust (clamped) squared error ranks headings cheaply
-        d2 = ((camera.project(cand + trans[:, None]) - targets.to(cand)) ** 2).sum(-1) / lik.variance_px().to(cand)
-        best = (weights.to(cand) * d2.clamp_max(25.0)).sum(-1).view(m, k).argmin(dim=1)
-        return turns[best], trans.view(m, k, 3)[torch.arange(m, device=best.device), best]
+        d2 = ((camera.project(cand + trans[..., None, :]) - targets) ** 2).sum(-1) / lik.variance_px()
+        best = (weights * d2.clamp_max(25.0)).sum(-1).view(G, m, k).argmin(dim=-1)
+        return turns[best], trans.view(G, m, k, 3).gather(2, best[..., None, None].expand(G, m, 1, 3))[:, :, 0]
 
     def _outlier_weights(self, lik: Likelihood, camera: PinholeCamera, pose_camera: Tensor, x0_sd: float
                          ) -> Tensor:
-        """Geman-McClure weights ``[B, J]`` of each joint in the translation fit: a joint whose heatmap peak lies
+        """Geman-McClure weights ``[..., J]`` of each joint in the translation fit: a joint whose heatmap peak lies
         many sigmas from where the rest of the body puts it (a detector's gross error) stops dragging the body.
 
         The sigma is the peak's own spread plus what the clean-pose estimate may still move at this noise level
@@ -380,79 +391,118 @@ class GuidedSampler:
         """
         targets, _ = lik.targets()
         proj = camera.project(pose_camera)
-        d2 = ((proj - targets.to(proj)) ** 2).sum(-1)
-        z = pose_camera[:, :1, 2].clamp_min(0.1)
-        c2 = self.robust_k**2 * (lik.variance_px().to(proj) + (camera.fx * x0_sd / z) ** 2)
+        d2 = ((proj - targets) ** 2).sum(-1)
+        z = pose_camera[..., :1, 2].clamp_min(0.1)
+        c2 = self.robust_k**2 * (lik.variance_px() + (camera.fx * x0_sd / z) ** 2)
         return 1.0 / (1.0 + d2 / c2) ** 2
 
     def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
-               solver: RootTranslationSolver | None, rot: Tensor | None = None, trans: Tensor | None = None,
+               solver: RootTranslationSolver, rot: Tensor | None = None, trans: Tensor | None = None,
                x0_sd: float = 0.0) -> tuple[Tensor, Tensor]:
-        """Move the clean-pose estimate up the 2D likelihood (in the camera frame), translation re-solved per
-        iteration (one Gauss-Newton step from ``trans``, e.g. the previous step's, when given).
+        """Move the clean-pose estimates ``[G, m, J, 3]`` up the 2D likelihood (in the camera frame), translation
+        re-solved per iteration (one Gauss-Newton step from ``trans``, e.g. the previous step's, when given).
 
-        Returns the pose in model space (level frame) and its translation.
+        Returns the poses in model space (level frame) and their translations ``[G, m, 3]``.
         """
         pose = self.prior.from_model_space(x0)
-        pose = _to_camera(pose - pose[:, :1], rot)
+        pose = _to_camera(pose - pose[..., :1, :], rot)
         robust = None
-        if self.robust_k > 0 and self.outlier_hypotheses > 0:  # spread evenly over the batch: any prefix is fair
-            i = torch.arange(pose.shape[0], device=pose.device, dtype=torch.float64)
+        if self.robust_k > 0 and self.outlier_hypotheses > 0:  # spread evenly over the m: any prefix is fair
+            i = torch.arange(pose.shape[1], device=pose.device, dtype=torch.float64)
             outlier_rows = (torch.floor((i + 1) * self.outlier_hypotheses) > torch.floor(i * self.outlier_hypotheses))
+            outlier_rows = outlier_rows[:, None]
         for _ in range(self.guidance_iters):
-            trans = self._translation(pose, solver, None) if trans is None or solver is None else solver(
-                pose, init=trans, iters=1, weights=robust)
-            delta, _ = guidance_delta(lik, pose + trans[:, None], camera, scale, max_step=self.max_guidance_step,
+            trans = solver(pose) if trans is None else solver(pose, init=trans, iters=1, weights=robust)
+            delta, _ = guidance_delta(lik, pose + trans[..., None, :], camera, scale, max_step=self.max_guidance_step,
                                       method=self.gradient_method)
             if self.robust_k > 0:  # for the next translation solve, and the pull of the outlier hypotheses
-                robust = self._outlier_weights(lik, camera, pose + trans[:, None], x0_sd)
+                robust = self._outlier_weights(lik, camera, pose + trans[..., None, :], x0_sd)
                 if self.outlier_hypotheses > 0:
-                    delta = delta * torch.where(outlier_rows[:, None], robust, torch.ones_like(robust))[..., None]
-            delta[:, 0] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
+                    delta = delta * torch.where(outlier_rows, robust, torch.ones_like(robust))[..., None]
+            delta[..., 0, :] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
             pose = pose + delta
         return self.prior.to_model_space(_to_level(pose, rot)), trans
 
-    def _finish(self, x: Tensor, lik: Likelihood | None, camera: PinholeCamera | None,
-                solver: RootTranslationSolver | None, known_depth: float | None,
-                inpainting: Inpainting | None = None, rot: Tensor | None = None,
-                gen: torch.Generator | None = None) -> SampleResult:
+    def _finish(self, x: Tensor, grp: "_Group", camera: PinholeCamera | None, known_depth: float | None,
+                inpainting: Inpainting | None, gens: list) -> list[SampleResult]:
+        """Results of one group from its final samples ``[G, m, J, 3]`` (model space, level frame)."""
+        lik, solver = grp.lik, grp.solver
         pose_rr = self.prior.from_model_space(x).float()
-        pose_rr = _to_camera(pose_rr - pose_rr[:, :1], rot)
+        pose_rr = _to_camera(pose_rr - pose_rr[..., :1, :], grp.rot)
         if lik is not None and known_depth is None and inpainting is None and self.body_height[0] > 0:
-            pose_rr = self._resize(pose_rr, gen)
+            pose_rr = self._resize(pose_rr, gens)
         if inpainting is not None and inpainting.known_metric is not None:
-            known = inpainting.known_metric.to(pose_rr)[None].expand_as(pose_rr)
-            pose_rr = torch.where(inpainting.mask.to(pose_rr.device)[None, :, None], known, pose_rr)
-        trans = self._translation(pose_rr, solver, known_depth)
-        metric = known_depth is not None
-        pose_cam = pose_rr + trans[:, None]
-        m = pose_rr.shape[0]
+            known = inpainting.known_metric.to(pose_rr).expand_as(pose_rr)
+            pose_rr = torch.where(inpainting.mask.to(pose_rr.device)[:, None], known, pose_rr)
+        if solver is None:
+            trans = torch.zeros(*pose_rr.shape[:2], 3, dtype=pose_rr.dtype, device=pose_rr.device)
+            trans[..., 2] = self.depth_prior if known_depth is None else known_depth
+        else:
+            trans = solver(pose_rr)
+        pose_cam = pose_rr + trans[..., None, :]
+        G, m = pose_rr.shape[:2]
         if lik is not None:
-            ll = _weighted_ll(lik, pose_cam, camera).double()
-            n_w = max(float((lik.weights > 0).sum()), 1.0)
+            ll = _weighted_ll(lik, pose_cam, camera).double()  # [G, m]
+            n_w = (lik.weights > 0).sum(-1).double().clamp_min(1.0).reshape(-1, 1)  # [G or 1, 1]
             score = ll / (n_w * self.weight_temperature)
             if self.density_bandwidth > 0 and m > 2:
                 score = score + _log_density(pose_rr.double(), self.density_bandwidth)
-            weights = torch.softmax(score, dim=0)
+            weights = torch.softmax(score, dim=-1)
         else:
-            ll = torch.zeros(m, dtype=torch.float64)
-            weights = torch.full((m,), 1.0 / m, dtype=torch.float64)
-        w = weights[:, None, None]
-        mean_rr = (w * pose_rr.double()).sum(0)
-        mean_cam = (w * pose_cam.double()).sum(0)
-        var = (w * (pose_rr.double() - mean_rr) ** 2).sum(0).sum(-1)
-        return SampleResult(
-            poses_camera=pose_cam.cpu().numpy(), poses_root_relative=pose_rr.cpu().numpy(),
-            translation=trans.cpu().numpy(), weights=weights.cpu().numpy(), log_likelihood=ll.cpu().numpy(),
-            mean=mean_cam.cpu().numpy(), mean_root_relative=mean_rr.cpu().numpy(),
-            spread=var.sqrt().cpu().numpy(), translation_is_metric=bool(metric), guided=lik is not None,
+            ll = torch.zeros(G, m, dtype=torch.float64)
+            weights = torch.full((G, m), 1.0 / m, dtype=torch.float64)
+        w = weights[..., None, None]
+        mean_rr = (w * pose_rr.double()).sum(1)
+        mean_cam = (w * pose_cam.double()).sum(1)
+        spread = (w * (pose_rr.double() - mean_rr[:, None]) ** 2).sum(1).sum(-1).sqrt()
+        a = [v.cpu().numpy() for v in (pose_cam, pose_rr, trans, weights, ll, mean_cam, mean_rr, spread)]
+        return [SampleResult(
+            poses_camera=a[0][g], poses_root_relative=a[1][g], translation=a[2][g], weights=a[3][g],
+            log_likelihood=a[4][g], mean=a[5][g], mean_root_relative=a[6][g], spread=a[7][g],
+            translation_is_metric=known_depth is not None, guided=lik is not None,
             info={"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "eta": self.eta},
-        )
+        ) for g in range(G)]
+
+
+@dataclass
+class _Group:
+    """People guided side by side: their stacked likelihood, translation solver and level-to-camera rotations."""
+
+    people: list[int]
+    liks: list
+    lik: Likelihood | None = None  # stacked: pixels [G, n, J, 2]
+    solver: RootTranslationSolver | None = None  # stacked: targets [G, J, 2]
+    rot: Tensor | None = None  # [G, m, 3, 3]; None = identity
+    index: Tensor | None = None  # rows of the [P, m, ...] batch; None = all of them, in order
+    trans: Tensor | None = None  # [G, m, 3]: the last step's translations seed the next step's solve
+
+    def finalise(self, camera: PinholeCamera | None, known_depth: float | None, rots: list, num_people: int,
+                 depth_prior: float) -> None:
+        if self.liks[0] is not None and camera is not None:
+            self.lik = stack_likelihoods(self.liks)
+            targets, weights = zip(*(lik.targets() for lik in self.liks))
+            self.solver = RootTranslationSolver(torch.stack(targets), torch.stack(weights), camera,
+                                                depth_prior=depth_prior, known_depth=known_depth)
+        if any(r is not None for r in rots):
+            ref = next(r for r in rots if r is not None)
+            eye = torch.eye(3, dtype=ref.dtype, device=ref.device).expand_as(ref)
+            self.rot = torch.stack([eye if r is None else r for r in rots])
+        if self.people != list(range(num_people)):
+            self.index = torch.as_tensor(self.people, dtype=torch.long, device=rots[0].device if rots[0] is not None
+                                         else None)
+
+    def take(self, batch: Tensor) -> Tensor:
+        """This group's rows of a ``[P, m, ...]`` batch."""
+        return batch if self.index is None else batch.index_select(0, self.index.to(batch.device))
+
+    def put(self, batch: Tensor, rows: Tensor) -> Tensor:
+        """``batch`` with this group's rows replaced."""
+        return rows if self.index is None else batch.index_copy(0, self.index.to(batch.device), rows)
 
 
 def _to_camera(pose_level: Tensor, rot: Tensor | None) -> Tensor:
     """Root-relative poses ``[B, J, 3]`` from the level frame into the camera frame (``X_c = R X_l``)."""
-    return pose_level if rot is None else pose_level @ rot.transpose(1, 2)
+    return pose_level if rot is None else pose_level @ rot.transpose(-1, -2)
 
 
 def _to_level(pose_camera: Tensor, rot: Tensor | None) -> Tensor:
@@ -460,7 +510,8 @@ def _to_level(pose_camera: Tensor, rot: Tensor | None) -> Tensor:
 
 
 def _log_density(poses: Tensor, bandwidth: float) -> Tensor:
-    """Log of a Gaussian kernel density ``[B]`` of each pose among ``poses [B, J, 3]`` (bandwidth: RMS metres)."""
-    flat = poses.reshape(poses.shape[0], -1)
-    d2 = torch.cdist(flat, flat).square() / poses.shape[1]  # mean squared joint distance
-    return torch.logsumexp(-d2 / (2 * bandwidth * bandwidth), dim=1) - math.log(poses.shape[0])
+    """Log of a Gaussian kernel density ``[..., B]`` of each pose among ``poses [..., B, J, 3]`` (bandwidth: RMS
+    metres)."""
+    flat = poses.flatten(-2)
+    d2 = torch.cdist(flat, flat).square() / poses.shape[-2]  # mean squared joint distance
+    return torch.logsumexp(-d2 / (2 * bandwidth * bandwidth), dim=-1) - math.log(poses.shape[-3])
