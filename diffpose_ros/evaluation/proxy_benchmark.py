@@ -252,8 +252,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--hypotheses", type=int, nargs="+", default=[1, 16, 200], help="k of best-of-k")
     parser.add_argument("--sources", nargs="+", default=None, help="mocap sources (default: all)")
     parser.add_argument("--preset", default="default", help="sampler preset (default, fast, accurate)")
-    parser.add_argument("--set", nargs="*", default=[], metavar="NAME=VALUE",
-                        help="sampler overrides, e.g. guidance_iters=3 num_steps=20")
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
+                        help="sampler overrides, e.g. guidance_iters=3 num_steps=20 (repeatable)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=Path("out/proxy"))
     args = parser.parse_args(argv)

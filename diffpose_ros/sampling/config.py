@@ -26,6 +26,7 @@ class SamplerConfig:
     body_height: tuple[float, float] = (1.70, 0.04)
     robust_k: float = 2.0
     outlier_hypotheses: float = 0.5
+    evidence_gain: float = 2.0
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""

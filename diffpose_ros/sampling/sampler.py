@@ -113,6 +113,11 @@ class GuidedSampler:
             explain a detector's gross error (on synthetic heatmaps with 5% displaced joints, best-of-16 improved
             ~8%) while the others keep following every joint (for poses the prior rarely saw, rejecting joints
             loses real evidence: on a footballer's kick median reprojection rose from 17 to 32 px).
+        evidence_gain: each joint's guidance step is scaled by ``(tau^2 / (tau^2 + var))^evidence_gain``, with
+            ``var`` the spread of its heatmap peak and ``tau`` what the clean-pose estimate may still move at this
+            noise level (both in px): a Kalman-like gain, so late steps stop fitting the detector's noise where its
+            maps are wide, and the prior decides (proxy, noisy maps: best-of-200 53.7 -> 47.7 mm at 2; clean maps
+            unchanged). 0 = every step goes the full ``guidance_scale``.
     """
 
     def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.5,
@@ -124,7 +129,7 @@ class GuidedSampler:
                  num_threads: int | None = 1, restore_threads: bool = False,
                  tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
                  align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04),
-                 robust_k: float = 2.0, outlier_hypotheses: float = 0.5) -> None:
+                 robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -151,6 +156,7 @@ class GuidedSampler:
         self.body_height = (float(body_height[0]), float(body_height[1]))
         self.robust_k = float(robust_k)
         self.outlier_hypotheses = float(outlier_hypotheses)
+        self.evidence_gain = float(evidence_gain)
         self.device = torch.device(getattr(prior, "device", "cpu"))
         self.generator = torch.Generator(device=self.device)
         if seed is None:
@@ -419,7 +425,11 @@ class GuidedSampler:
                 robust = self._outlier_weights(lik, camera, pose + trans[..., None, :], x0_sd)
                 if self.outlier_hypotheses > 0:
                     delta = delta * torch.where(outlier_rows, robust, torch.ones_like(robust))[..., None]
-            delta[..., 0, :] = 0.0  # the pelvis stays the origin; the translation absorbs global shifts
+            if self.evidence_gain > 0:  # trust each joint's evidence as far as its spread allows
+                z = (pose + trans[..., None, :])[..., :1, 2].clamp_min(0.1)
+                tau2 = (camera.fx * x0_sd / z) ** 2  # what x0 may still move at this noise level, in px^2
+                delta = delta * (tau2 / (tau2 + lik.variance_px()))[..., None] ** self.evidence_gain
+            delta = delta - delta[..., :1, :]  # the pelvis stays the origin: its pull moves the body around it
             pose = pose + delta
         return self.prior.to_model_space(_to_level(pose, rot)), trans
 
