@@ -103,6 +103,8 @@ class GuidedSampler:
         align_yaw_above: at steps with ``t / T >=`` this, each hypothesis is first turned to the heading that
             best explains the 2D evidence (see ``_best_heading``); > 1 = off.
         align_yaw_candidates: headings tried by that search (every ``360 / n`` degrees).
+        align_yaw_every: the search runs at every n-th of those steps (the denoiser keeps the heading in between;
+            on the proxy every 2nd step matched every step within noise, at ~6% less time).
         body_height: ``(stature_m, relative_sd)`` of the people seen. 2D evidence cannot tell a small person near
             from a big one far away, so each guided hypothesis is scaled (with its distance: its 2D fit is
             unchanged) to a body height drawn from this log-normal; ``stature_m = 0`` keeps the prior's own sizes.
@@ -128,7 +130,8 @@ class GuidedSampler:
                  gradient_method: str = "analytic", min_alpha_bar: float = 0.01, reference_steps: int = 10,
                  num_threads: int | None = 1, restore_threads: bool = False,
                  tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
-                 align_yaw_candidates: int = 24, body_height: tuple[float, float] = (1.70, 0.04),
+                 align_yaw_candidates: int = 24, align_yaw_every: int = 2,
+                 body_height: tuple[float, float] = (1.70, 0.04),
                  robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
@@ -153,6 +156,7 @@ class GuidedSampler:
         self.tilt_prior_deg = (float(tilt_prior_deg[0]), float(tilt_prior_deg[1]))
         self.align_yaw_above = float(align_yaw_above)
         self.align_yaw_candidates = int(align_yaw_candidates)
+        self.align_yaw_every = max(1, int(align_yaw_every))
         self.body_height = (float(body_height[0]), float(body_height[1]))
         self.robust_k = float(robust_k)
         self.outlier_hypotheses = float(outlier_hypotheses)
@@ -310,13 +314,14 @@ class GuidedSampler:
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = grid[start:]
         t_vecs = {t: torch.full((P * m,), t, dtype=torch.long, device=self.device) for t in grid}
-        for t in grid:
+        for step, t in enumerate(grid):
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
                 eps = prior.predict_noise(x, t_vecs[t])
                 x0 = sched.predict_original(eps, t, x)
                 scale = self._step_scale * self.schedule(t / T)
-                align = inpainting is None and self.guidance_scale > 0 and t / T >= self.align_yaw_above
+                align = (inpainting is None and self.guidance_scale > 0 and t / T >= self.align_yaw_above
+                         and step % self.align_yaw_every == 0)
                 x, eps, x0 = (v.view(P, m, NUM_JOINTS, 3) for v in (x, eps, x0))  # people side by side
                 for grp in groups:
                     if grp.lik is None or not (align or scale > 0):
@@ -419,15 +424,15 @@ class GuidedSampler:
             outlier_rows = outlier_rows[:, None]
         for _ in range(self.guidance_iters):
             trans = solver(pose) if trans is None else solver(pose, init=trans, iters=1, weights=robust)
-            delta, _ = guidance_delta(lik, pose + trans[..., None, :], camera, scale, max_step=self.max_guidance_step,
+            placed = pose + trans[..., None, :]
+            delta, _ = guidance_delta(lik, placed, camera, scale, max_step=self.max_guidance_step,
                                       method=self.gradient_method)
             if self.robust_k > 0:  # for the next translation solve, and the pull of the outlier hypotheses
-                robust = self._outlier_weights(lik, camera, pose + trans[..., None, :], x0_sd)
+                robust = self._outlier_weights(lik, camera, placed, x0_sd)
                 if self.outlier_hypotheses > 0:
                     delta = delta * torch.where(outlier_rows, robust, torch.ones_like(robust))[..., None]
             if self.evidence_gain > 0:  # trust each joint's evidence as far as its spread allows
-                z = (pose + trans[..., None, :])[..., :1, 2].clamp_min(0.1)
-                tau2 = (camera.fx * x0_sd / z) ** 2  # what x0 may still move at this noise level, in px^2
+                tau2 = (camera.fx * x0_sd / placed[..., :1, 2].clamp_min(0.1)) ** 2  # how far x0 may still move, px^2
                 delta = delta * (tau2 / (tau2 + lik.variance_px()))[..., None] ** self.evidence_gain
             delta = delta - delta[..., :1, :]  # the pelvis stays the origin: its pull moves the body around it
             pose = pose + delta
