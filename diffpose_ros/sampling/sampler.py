@@ -4,8 +4,9 @@ Every denoising step: predict eps with the prior (no autograd), form the clean-p
 gravity-aligned level frame), early on turn it to the heading that best explains the 2D evidence, rotate it into
 the camera and place it with a Gauss-Newton root translation, move it up the 2D likelihood (gradient through the
 projection only, see :mod:`.guidance`), write the corrected x0 back and take a DDIM step. Finally each hypothesis
-is scaled (with its distance) to a body height from the size prior. The m hypotheses (of every person) run as one
-batch through the network. Without an observation the same call draws unconditional samples.
+is scaled (with its distance) to a body height from the size prior. The m hypotheses of every person run as one
+batch through the network, and the people of a frame are guided side by side (``[P, m, J, 3]``). Without an
+observation the same call draws unconditional samples.
 """
 
 from __future__ import annotations
@@ -202,7 +203,8 @@ class GuidedSampler:
                     likelihoods: "list[Likelihood] | None" = None, inpainting: Inpainting | None = None,
                     gravity: np.ndarray | None = None, inits: "list | None" = None,
                     init_strength: float = 0.3) -> list[SampleResult]:
-        """Several people of one image in ONE batch of ``P * m`` through the prior (guidance stays per person).
+        """Several people of one image in ONE batch of ``P * m`` through the prior, guided side by side (their
+        likelihoods and translation solvers stacked; people whose likelihoods cannot stack are guided one by one).
 
         ``generators`` (one per person) make each person's draws independent of the others: with the same seeds
         the results equal per-person :meth:`sample` calls (up to float rounding of the batched network).
