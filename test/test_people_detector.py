@@ -12,7 +12,7 @@ import pytest
 
 from diffpose_ros.detector.blazepose import BlazePoseDetector
 from diffpose_ros.detector.centernet import CenterNetPeople
-from diffpose_ros.detector.people_benchmark import FIXTURES, load_labels, match
+from diffpose_ros.evaluation.people_benchmark import FIXTURES, load_labels, match
 
 
 @pytest.fixture(scope="module")

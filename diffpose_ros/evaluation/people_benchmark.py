@@ -1,6 +1,6 @@
 """How many people does the detector find? Recall / precision on the hand-labelled set, people per frame on the sample.
 
-    python -m diffpose_ros.detector.people_benchmark --out out/people_bench [--models lite full heavy]
+    python -m diffpose_ros.evaluation.people_benchmark --out out/people_bench [--models lite full heavy]
 
 Labelled set: ``test/fixtures/people/labels.json`` (boxes drawn by hand; people under 60 px tall are "ignore"
 regions). A detection matches a person at IoU >= 0.5 (greedy, best score first); unmatched detections
@@ -24,8 +24,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .blazepose import PERSON_DETECTORS, BlazePoseDetector
-from .person_detection import box_iou
+from ..detector.blazepose import PERSON_DETECTORS, BlazePoseDetector
+from ..detector.person_detection import box_iou
 
 FIXTURES = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "people"
 SAMPLE_BAG = Path(__file__).resolve().parents[2] / "sample" / "vtest_walkers"
@@ -99,8 +99,8 @@ def evaluate_images(det: BlazePoseDetector, labels: dict[str, dict], images: dic
 def sample_people_per_frame(model: str, person_detector: str, bag: Path, threads: int) -> dict[str, float]:
     """People per frame on the sample bag with the node's detector stack (max 4 people), with and without the
     video tracker (``detector.tracking`` true / false)."""
+    from ..detector.tracking import BlazePoseTracker
     from ..tools.bag_io import read_messages
-    from .tracking import BlazePoseTracker
 
     frames = [cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_COLOR)[:, :, ::-1].copy()
               for _, msgtype, _, msg in read_messages(bag) if msgtype.endswith("CompressedImage")]
