@@ -35,7 +35,7 @@ def refine_from_heatmaps(points_hm: np.ndarray, logits: np.ndarray, kernel: int 
     r = kernel // 2
     xy = pts[:n]
     finite = np.isfinite(xy).all(-1)
-    cr = np.where(finite[:, None], np.round(np.where(finite[:, None], xy, 0.0)), -1).astype(np.int64)  # (col, row)
+    cr = np.round(np.where(finite[:, None], xy, -1.0)).astype(np.int64)  # (col, row); not finite: off the map
     on_map = finite & (cr[:, 0] >= 0) & (cr[:, 0] < w) & (cr[:, 1] >= 0) & (cr[:, 1] < h)
     off = np.arange(-r, r + 1)
     rows, cols = cr[:, 1, None] + off, cr[:, 0, None] + off  # [n, k] window rows / columns (clipped below)

@@ -26,9 +26,13 @@ HEATMAP_ENCODINGS = ("logit", "probability")
 FAR_KEYPOINT_FACTOR = 10  # keypoints beyond this many image sizes from the origin are refused (no person is there)
 
 
+def points_msg(xyz: np.ndarray) -> list[Point]:
+    """``[N, 3]`` -> ``geometry_msgs/Point`` list (python floats in one go: cheaper than per element)."""
+    return [Point(x=x, y=y, z=z) for x, y, z in np.asarray(xyz, dtype=np.float64).reshape(-1, 3).tolist()]
+
+
 def skeleton_msg(joints: np.ndarray, weight: float) -> Skeleton3D:
-    rows = np.asarray(joints, dtype=np.float64).tolist()  # python floats in one go (cheaper than per element)
-    return Skeleton3D(joints=[Point(x=x, y=y, z=z) for x, y, z in rows], weight=float(weight))
+    return Skeleton3D(joints=points_msg(joints), weight=float(weight))
 
 
 def pose_hypotheses_msg(header: Header, people, num_steps: int) -> PoseHypotheses:

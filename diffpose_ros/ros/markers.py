@@ -11,11 +11,11 @@ import colorsys
 
 import numpy as np
 from builtin_interfaces.msg import Duration
-from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from diffpose_ros.core import skeleton
+from diffpose_ros.ros.conversions import points_msg
 
 GOLDEN_RATIO = 0.618033988749895
 
@@ -29,11 +29,6 @@ def person_color(track_id: int, alpha: float = 1.0) -> ColorRGBA:
 _BONE_ENDS = [i for bone in skeleton.BONES for i in bone]
 
 
-def _points(joints: np.ndarray, indices) -> list[Point]:
-    rows = np.asarray(joints, dtype=np.float64)[indices].tolist()  # python floats in one go
-    return [Point(x=x, y=y, z=z) for x, y, z in rows]
-
-
 def skeleton_markers(header: Header, ns: str, marker_id: int, joints: np.ndarray, color: "ColorRGBA | list",
                      line_width: float, joint_size: float) -> list[Marker]:
     """Two markers (bones, joints) for ``[17, 3]`` skeletons in metres, or ``[n, 17, 3]`` drawn as one pair
@@ -42,13 +37,13 @@ def skeleton_markers(header: Header, ns: str, marker_id: int, joints: np.ndarray
     stack = joints.reshape(-1, *joints.shape[-2:])
     colors = color if isinstance(color, list) else [color]
     bones = Marker(header=header, ns=ns, id=2 * marker_id, type=Marker.LINE_LIST, action=Marker.ADD)
-    bones.points = _points(stack[:, _BONE_ENDS].reshape(-1, 3), slice(None))
+    bones.points = points_msg(stack[:, _BONE_ENDS])
     bones.scale.x = line_width
     bones.color = colors[0]
     bones.pose.orientation.w = 1.0
     bones.lifetime = Duration()
     spheres = Marker(header=header, ns=ns, id=2 * marker_id + 1, type=Marker.SPHERE_LIST, action=Marker.ADD)
-    spheres.points = _points(stack.reshape(-1, 3), slice(None))
+    spheres.points = points_msg(stack)
     spheres.scale.x = spheres.scale.y = spheres.scale.z = joint_size
     spheres.color = colors[0]
     spheres.pose.orientation.w = 1.0
