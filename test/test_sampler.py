@@ -190,3 +190,35 @@ def test_sample_many_stacks_people_and_matches_per_person_calls(untrained, frame
         np.testing.assert_allclose(a.poses_camera, b.poses_camera, atol=1e-4)
         np.testing.assert_allclose(a.weights, b.weights, atol=1e-5)
     assert not np.allclose(many[0].poses_camera, many[1].poses_camera)  # each person follows its own maps
+
+
+@needs_weights
+def test_prior_denoising_error_ranks_people_above_distorted_poses(shipped) -> None:
+    """The plausibility term of the hypothesis weights: the shipped prior's denoising error is lower for a
+    standing person than for the same pose with jittered joints or upside down."""
+    real = torch.tensor(pose(), dtype=torch.float32)
+    jittered = real + 0.04 * torch.randn(8, 17, 3, generator=torch.Generator().manual_seed(0))
+    upside_down = real * torch.tensor([-1.0, -1.0, 1.0])  # turned 180 degrees about the optical axis
+    poses = torch.cat([real[None], jittered - jittered[:, :1], upside_down[None]])
+    err = GuidedSampler(shipped)._denoising_error(shipped.to_model_space(poses)[None])[0]
+    assert (err[0] < err[1:]).all(), err
+    assert err[-1] > 2 * err[0], err
+
+
+def test_resampling_keeps_the_hypotheses_that_explain_the_2d(untrained, frame) -> None:
+    """Systematic resampling by the weights: a hypothesis at the true pose outweighs badly jittered ones and
+    takes most rows; with equal fits every row keeps its own hypothesis."""
+    s = GuidedSampler(untrained, plausibility_weight=0.0, seed=0)
+    lik = HeatmapLikelihood(frame.heatmaps, frame.image_to_heatmap, frame.has_heatmap)
+    (grp,) = s._groups([lik], frame.camera, None, [None])
+    truth = torch.tensor(frame.pose_root_relative, dtype=torch.float32)
+    jitter = 0.15 * torch.randn(7, 17, 3, generator=torch.Generator().manual_seed(1))
+    poses = torch.cat([truth[None], truth + jitter - jitter[:, :1]])[None]  # [1, 8, J, 3]
+    grp.trans = grp.solver(poses)
+    x0 = untrained.to_model_space(poses)
+    idx = s._resample_index(x0, grp, frame.camera, [torch.Generator().manual_seed(0)])
+    assert idx.shape == (1, 8) and (idx == 0).sum() >= 5, idx  # tempered weights: most rows, not all
+    same = untrained.to_model_space(truth.expand(1, 8, 17, 3).contiguous())
+    grp.trans = grp.solver(truth.expand(1, 8, 17, 3))
+    idx = s._resample_index(same, grp, frame.camera, [torch.Generator().manual_seed(0)])
+    assert idx.tolist() == [list(range(8))], idx

@@ -27,6 +27,9 @@ class SamplerConfig:
     robust_k: float = 2.0
     outlier_hypotheses: float = 0.5
     evidence_gain: float = 2.0
+    plausibility_weight: float = 0.03
+    plausibility_timesteps: tuple[int, ...] = (30, 100)
+    resample_every: int = 2
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""

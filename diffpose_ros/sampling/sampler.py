@@ -3,10 +3,12 @@
 Every denoising step: predict eps with the prior (no autograd), form the clean-pose estimate x0 (upright, in the
 gravity-aligned level frame), early on turn it to the heading that best explains the 2D evidence, rotate it into
 the camera and place it with a Gauss-Newton root translation, move it up the 2D likelihood (gradient through the
-projection only, see :mod:`.guidance`), write the corrected x0 back and take a DDIM step. Finally each hypothesis
-is scaled (with its distance) to a body height from the size prior. The m hypotheses of every person run as one
-batch through the network, and the people of a frame are guided side by side (``[P, m, J, 3]``). Without an
-observation the same call draws unconditional samples.
+projection only, see :mod:`.guidance`), write the corrected x0 back and take a DDIM step. Every second step
+the m hypotheses are then resampled by their weights (2D fit and the prior's plausibility: a sequential Monte Carlo
+step that spends the batch where the posterior is). Finally each hypothesis is scaled (with its distance) to a
+body height from the size prior, and weighted by 2D fit, plausibility and crowding. The m hypotheses of every
+person run as one batch through the network, and the people of a frame are guided side by side
+(``[P, m, J, 3]``). Without an observation the same call draws unconditional samples.
 """
 
 from __future__ import annotations
@@ -121,6 +123,17 @@ class GuidedSampler:
             noise level (both in px): a Kalman-like gain, so late steps stop fitting the detector's noise where its
             maps are wide, and the prior decides (proxy, noisy maps: best-of-200 53.7 -> 47.7 mm at 2; clean maps
             unchanged). 0 = every step goes the full ``guidance_scale``.
+        plausibility_weight: the hypothesis weights also favour poses the prior finds likely: the score loses this
+            times the prior's denoising error on each final pose (a one-sample diffusion ELBO at
+            ``plausibility_timesteps``, the same noise for every hypothesis, so the ranking is not a lottery). Among
+            poses that fit the 2D alike it picks the plausible depth order (proxy, noisy maps: highest-weight
+            hypothesis 89 -> 80 mm; one extra network pass). 0 = off.
+        resample_every: after the guidance of every n-th step (steps n-1, 2n-1, ...) the hypotheses are resampled
+            (systematic resampling) by their weights without the crowding term: poses that explain the 2D badly or
+            that the prior finds unlikely are replaced by copies of good ones, which the next steps' noise makes
+            diverse again (sequential Monte Carlo, as in twisted / SMC-guided diffusion samplers). Proxy, noisy
+            maps: best-of-16 63.5 -> 57.3 mm, best-of-200 48.1 -> 43.4, highest-weight 79.8 -> 74.4. Not on
+            warm-started or inpainting runs (their rows must keep their identity). 0 = off.
     """
 
     def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.5,
@@ -133,7 +146,9 @@ class GuidedSampler:
                  tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
                  align_yaw_candidates: int = 24, align_yaw_every: int = 2,
                  body_height: tuple[float, float] = (1.70, 0.04),
-                 robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0) -> None:
+                 robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0,
+                 plausibility_weight: float = 0.03, plausibility_timesteps: tuple[int, ...] = (30, 100),
+                 resample_every: int = 2) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -162,7 +177,11 @@ class GuidedSampler:
         self.robust_k = float(robust_k)
         self.outlier_hypotheses = float(outlier_hypotheses)
         self.evidence_gain = float(evidence_gain)
+        self.plausibility_weight = float(plausibility_weight)
+        self.plausibility_timesteps = tuple(int(t) for t in plausibility_timesteps)
         self.device = torch.device(getattr(prior, "device", "cpu"))
+        self._probe_noise: Tensor | None = None
+        self.resample_every = max(0, int(resample_every))
         self.generator = torch.Generator(device=self.device)
         if seed is None:
             self.generator.seed()
@@ -316,6 +335,7 @@ class GuidedSampler:
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = grid[start:]
         t_vecs = {t: torch.full((P * m,), t, dtype=torch.long, device=self.device) for t in grid}
+        resample = self.resample_every > 0 and m > 1 and warm is None and inpainting is None  # warm: rows persist
         for step, t in enumerate(grid):
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
@@ -335,6 +355,12 @@ class GuidedSampler:
                     if scale > 0:
                         x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
                         x0g, grp.trans = self._guide(x0g, grp.lik, camera, scale, grp.solver, grp.rot, grp.trans, x0_sd)
+                    if resample and step % self.resample_every == self.resample_every - 1:
+                        idx = self._resample_index(x0g, grp, camera, [gens[p] for p in grp.people])
+                        xg, eg, x0g = (_gather(v, idx) for v in (xg, eg, x0g))
+                        grp.trans = _gather(grp.trans, idx)
+                        if grp.rot is not None:
+                            grp.rot = _gather(grp.rot, idx)
                     x, eps, x0 = grp.put(x, xg), grp.put(eps, eg), grp.put(x0, x0g)
                 x, eps, x0 = (v.reshape(P * m, NUM_JOINTS, 3) for v in (x, eps, x0))
                 if inpainting is not None:
@@ -357,6 +383,48 @@ class GuidedSampler:
                 res.info.update(steps_run=len(grid), warm_start=warm is not None)
                 results[p] = res
         return results
+
+    def _scores(self, lik: Likelihood, pose_camera: Tensor, x: Tensor, camera: PinholeCamera
+                ) -> tuple[Tensor, Tensor]:
+        """``(ll, score)`` ``[G, m]``: the weighted 2D log-likelihood of the placed poses and the hypotheses' log
+        weight before the crowding term (per-joint mean 2D fit over the temperature, minus the plausibility
+        term on ``x``, the same poses in model space, level frame)."""
+        ll = _weighted_ll(lik, pose_camera, camera).double()
+        n_w = (lik.weights > 0).sum(-1).double().clamp_min(1.0).reshape(-1, 1)  # [G or 1, 1]
+        score = ll / (n_w * self.weight_temperature)
+        if self.plausibility_weight > 0 and x.shape[1] > 1:
+            score = score - self.plausibility_weight * self._denoising_error(x).double()
+        return ll, score
+
+    def _resample_index(self, x0: Tensor, grp: "_Group", camera: PinholeCamera, gens: list) -> Tensor:
+        """Systematic resampling ``[G, m]`` of the guided clean-pose estimates ``x0`` by their weights (2D fit and
+        plausibility; one uniform draw per person from its generator)."""
+        pose = self.prior.from_model_space(x0)
+        _, score = self._scores(grp.lik, _to_camera(pose - pose[..., :1, :], grp.rot) + grp.trans[..., None, :],
+                                x0, camera)
+        cdf = torch.cumsum(torch.softmax(score, -1), -1)
+        m = cdf.shape[-1]
+        u = torch.stack([torch.rand((), generator=g, device=x0.device, dtype=torch.float64) for g in gens])
+        return torch.searchsorted(cdf, (u[:, None] + torch.arange(m, device=x0.device)) / m).clamp_max(m - 1)
+
+    @torch.no_grad()
+    def _denoising_error(self, x: Tensor) -> Tensor:
+        """The prior's squared noise-prediction error ``[G, m]`` on final samples ``x`` (``[G, m, J, 3]``, model
+        space, level frame), summed over ``plausibility_timesteps``: minus a one-sample diffusion ELBO up to
+        constants, i.e. low for poses the prior finds likely. The noise is fixed (seed 0, shared by all
+        hypotheses): every pose is probed the same way."""
+        ts = self.plausibility_timesteps
+        if self._probe_noise is None or self._probe_noise.device != x.device:
+            g = torch.Generator().manual_seed(0)
+            self._probe_noise = torch.randn(len(ts), 1, NUM_JOINTS, 3, generator=g).to(x.device)
+        x = x - x[..., :1, :]
+        G, m = x.shape[:2]
+        ab = self.prior.alphas_cumprod.to(x.device)[list(ts)].to(x.dtype).view(-1, 1, 1, 1)
+        noise = self._probe_noise.to(x.dtype)
+        x_t = ab.sqrt() * x.reshape(1, G * m, NUM_JOINTS, 3) + (1 - ab).sqrt() * noise  # [n_t, G * m, J, 3]
+        t = torch.as_tensor(ts, device=x.device).repeat_interleave(G * m)
+        eps = self.prior.predict_noise(x_t.reshape(-1, NUM_JOINTS, 3), t).view_as(x_t)
+        return ((eps - noise)[..., 1:, :] ** 2).sum((-1, -2)).sum(0).view(G, m)
 
     def _resize(self, pose_rr: Tensor, gens: list) -> Tensor:
         """Scale each hypothesis (``[G, m, J, 3]``, person g drawing from ``gens[g]``) to a body height drawn from
@@ -459,9 +527,7 @@ class GuidedSampler:
         pose_cam = pose_rr + trans[..., None, :]
         G, m = pose_rr.shape[:2]
         if lik is not None:
-            ll = _weighted_ll(lik, pose_cam, camera).double()  # [G, m]
-            n_w = (lik.weights > 0).sum(-1).double().clamp_min(1.0).reshape(-1, 1)  # [G or 1, 1]
-            score = ll / (n_w * self.weight_temperature)
+            ll, score = self._scores(lik, pose_cam, x, camera)
             if self.density_bandwidth > 0 and m > 2:
                 score = score + _log_density(pose_rr.double(), self.density_bandwidth)
             weights = torch.softmax(score, dim=-1)
@@ -515,6 +581,11 @@ class _Group:
     def put(self, batch: Tensor, rows: Tensor) -> Tensor:
         """``batch`` with this group's rows replaced."""
         return rows if self.index is None else batch.index_copy(0, self.index.to(batch.device), rows)
+
+
+def _gather(v: Tensor, idx: Tensor) -> Tensor:
+    """Rows ``idx [G, m]`` of ``v [G, m, ...]``."""
+    return v.gather(1, idx.view(*idx.shape, *([1] * (v.dim() - 2))).expand(*idx.shape, *v.shape[2:]))
 
 
 def _to_camera(pose_level: Tensor, rot: Tensor | None) -> Tensor:
