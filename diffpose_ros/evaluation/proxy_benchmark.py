@@ -227,7 +227,8 @@ def plot(results: dict, ks: tuple[int, ...], path: Path) -> Path:
         axes[0].bar(x + i * width, [runs[n][f"best_of_{k}_mm"] for n in names], width, label=f"best of {k}")
     axes[0].bar(x + len(ks) * width, [runs[n]["top_mm"] for n in names], width, label="top weight (m=16)")
     axes[0].set_xticks(x + width * len(ks) / 2, names, rotation=30, ha="right", fontsize=8)
-    axes[0].set(ylabel="MPJPE (mm)", title="proxy benchmark: held-out mocap, synthetic heatmaps")
+    axes[0].set(ylabel="MPJPE (mm)")
+    axes[0].set_title("proxy: held-out mocap, synthetic heatmaps", fontsize=10)
     axes[0].legend(fontsize=8)
     cats = sorted({c for r in runs.values() for c in r["per_category"]})
     first = names[0]
