@@ -292,6 +292,8 @@ class PoseEstimator:
         for i, (obs, result, track, mem, init, ok) in enumerate(zip(observations, results, tracks, memories, inits,
                                                                     coherent)):
             used = np.where(np.asarray(obs.scores) >= c.min_joint_score, obs.scores, 0.0)
+            if init is not None and "ancestry" in result.info:  # resampled: per-hypothesis state follows its row
+                mem.follow(result.info["ancestry"])
             if init is not None and c.weight_memory > 0 and mem.weights is not None:
                 result = _carry_weights(result, mem.weights, c.weight_memory)
             person = PersonEstimate(
@@ -354,8 +356,9 @@ def _weighted(w: np.ndarray, hyp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _carry_weights(result, previous: np.ndarray, power: float):
-    """Warm-started hypothesis i continues hypothesis i: its weight keeps ``previous ** power`` of its past
-    (a particle filter's weight update with forgetting); mean and spread follow the new weights."""
+    """Warm-started hypothesis i continues row i of ``previous`` (already reordered by the resampling's
+    ancestry, see ``TrackMemory.follow``): its weight keeps ``previous ** power`` of its past (a particle filter's
+    weight update with forgetting); mean and spread follow the new weights."""
     w = np.asarray(result.weights, dtype=np.float64) * np.power(np.maximum(previous, 1e-12), power)
     w = w / w.sum()
     mean, spread = _weighted(w, result.poses_camera.astype(np.float64))

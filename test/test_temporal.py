@@ -114,3 +114,36 @@ def test_constant_velocity_filter_follows_a_ramp_and_smooths_noise() -> None:
     out = np.array([f.update(np.array([v]))[0] for v in z])
     assert np.abs(out[20:] - truth[20:]).mean() < 0.75 * np.abs(z[20:] - truth[20:]).mean()  # no lag on a ramp
     assert np.abs(np.diff(out[20:], 2)).mean() < 0.4 * np.abs(np.diff(z[20:], 2)).mean()
+
+
+def test_warm_resampling_reports_which_start_each_hypothesis_continues(scenes, estimators) -> None:
+    """Warm starts are resampled too; ``info["ancestry"]`` names the init row each hypothesis descends from."""
+    sampler = estimators["cold"].sampler
+    f = scenes[1].frames(seed=6)[8]
+    gt = f.poses_camera[0] - f.poses_camera[0, :1]
+    turns = []
+    for a in np.deg2rad([0.0, 90.0, 180.0, 270.0]):  # four clearly different headings about the vertical
+        c, s = np.cos(a), np.sin(a)
+        turns.append(gt @ np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]]))
+    turns = np.stack(turns)
+    init = turns[np.arange(sampler.num_hypotheses) % 4]
+    r = sampler.sample(f.observations[0], CAMERA, init=init, init_strength=0.3,
+                       generator=torch.Generator().manual_seed(0))
+    anc = r.info["ancestry"]
+    assert anc.shape == (sampler.num_hypotheses,) and anc.min() >= 0 and anc.max() < sampler.num_hypotheses
+    nearest = np.linalg.norm(r.poses_root_relative[:, None] - turns[None], axis=-1).mean(-1).argmin(1)
+    # the 2D guidance may turn a few; reading the rows without the ancestry matches far fewer (~1/3)
+    assert (nearest == anc % 4).mean() >= 0.8, (nearest, anc)
+    assert (nearest == anc % 4).mean() > (nearest == np.arange(len(anc)) % 4).mean() + 0.3, (nearest, anc)
+
+
+def test_track_memory_follows_resampled_hypotheses() -> None:
+    from diffpose_ros.tracking.temporal import TrackMemory
+
+    mem = TrackMemory(ConstantVelocityFilter(0.01, 0.1), ConstantVelocityFilter(0.02, 0.05))
+    mem.weights, mem.heights = np.array([0.1, 0.2, 0.7]), np.array([1.6, 1.7, 1.8])
+    mem.pose.update(np.arange(3.0)[:, None, None] * np.ones((3, 17, 3)))
+    mem.follow(np.array([2, 2, 0]))
+    np.testing.assert_array_equal(mem.weights, [0.7, 0.7, 0.1])
+    np.testing.assert_array_equal(mem.heights, [1.8, 1.8, 1.6])
+    np.testing.assert_array_equal(mem.pose.x[:, 0, 0, 0], [2.0, 2.0, 0.0])

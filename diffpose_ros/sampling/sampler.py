@@ -132,8 +132,9 @@ class GuidedSampler:
             (systematic resampling) by their weights without the crowding term: poses that explain the 2D badly or
             that the prior finds unlikely are replaced by copies of good ones, which the next steps' noise makes
             diverse again (sequential Monte Carlo, as in twisted / SMC-guided diffusion samplers). Proxy, noisy
-            maps: best-of-16 63.5 -> 57.3 mm, best-of-200 48.1 -> 43.4, highest-weight 79.8 -> 74.4. Not on
-            warm-started or inpainting runs (their rows must keep their identity). 0 = off.
+            maps: best-of-16 63.5 -> 57.3 mm, best-of-200 48.1 -> 43.4, highest-weight 79.8 -> 74.4. The result's
+            ``info["ancestry"]`` (``[m]``) names the start row (e.g. of a warm start's ``init``) each hypothesis
+            descends from, so per-hypothesis state can follow. Not on inpainting runs. 0 = off.
     """
 
     def __init__(self, prior, num_steps: int = 10, num_hypotheses: int = 16, guidance_scale: float = 1.5,
@@ -335,7 +336,7 @@ class GuidedSampler:
             x = torch.where(mask, sched.add_noise(known, x, sched.timesteps[0].item()), x)
         grid = grid[start:]
         t_vecs = {t: torch.full((P * m,), t, dtype=torch.long, device=self.device) for t in grid}
-        resample = self.resample_every > 0 and m > 1 and warm is None and inpainting is None  # warm: rows persist
+        resample = self.resample_every > 0 and m > 1 and inpainting is None
         for step, t in enumerate(grid):
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
@@ -359,6 +360,7 @@ class GuidedSampler:
                         idx = self._resample_index(x0g, grp, camera, [gens[p] for p in grp.people])
                         xg, eg, x0g = (_gather(v, idx) for v in (xg, eg, x0g))
                         grp.trans = _gather(grp.trans, idx)
+                        grp.ancestry = idx if grp.ancestry is None else grp.ancestry.gather(1, idx)
                         if grp.rot is not None:
                             grp.rot = _gather(grp.rot, idx)
                     x, eps, x0 = grp.put(x, xg), grp.put(eps, eg), grp.put(x0, x0g)
@@ -378,9 +380,11 @@ class GuidedSampler:
         x = x.view(P, m, NUM_JOINTS, 3)
         results: list = [None] * P
         for grp in groups:
-            for p, res in zip(grp.people, self._finish(grp.take(x), grp, camera, known_depth, inpainting,
-                                                       [gens[p] for p in grp.people])):
+            finished = self._finish(grp.take(x), grp, camera, known_depth, inpainting, [gens[p] for p in grp.people])
+            for g, (p, res) in enumerate(zip(grp.people, finished)):
                 res.info.update(steps_run=len(grid), warm_start=warm is not None)
+                if grp.ancestry is not None:
+                    res.info["ancestry"] = grp.ancestry[g].cpu().numpy()
                 results[p] = res
         return results
 
@@ -558,6 +562,7 @@ class _Group:
     rot: Tensor | None = None  # [G, m, 3, 3]; None = identity
     index: Tensor | None = None  # rows of the [P, m, ...] batch; None = all of them, in order
     trans: Tensor | None = None  # [G, m, 3]: the last step's translations seed the next step's solve
+    ancestry: Tensor | None = None  # [G, m]: the start row each hypothesis descends from (after resampling)
 
     def finalise(self, camera: PinholeCamera | None, known_depth: float | None, rots: list, num_people: int,
                  depth_prior: float) -> None:

@@ -50,13 +50,24 @@ class TrackMemory:
     """What one track carries from frame to frame."""
 
     depth: ConstantVelocityFilter  # on log pelvis depth
-    pose: ConstantVelocityFilter  # on the root-relative hypotheses [m, 17, 3] (warm frames keep hypothesis i)
+    pose: ConstantVelocityFilter  # on the root-relative hypotheses [m, 17, 3] (row i follows hypothesis i)
     hypotheses_rr: np.ndarray | None = None  # [m, 17, 3] last output, root-relative (warm start)
     depth_m: float = 4.0  # last output pelvis depth
     weights: np.ndarray | None = None  # [m] last output weights
     box: np.ndarray | None = None  # [4] last observation's box (image px)
     heights: np.ndarray | None = None  # [m] body height of each hypothesis (drawn on the track's cold frame)
     last_frame: int = -1
+
+    def follow(self, ancestry: np.ndarray) -> None:
+        """The sampler resampled a warm start: hypothesis i now continues hypothesis ``ancestry[i]``, so its
+        weight, body height and pose filter state are that one's."""
+        rows = np.asarray(ancestry, dtype=np.int64)
+        for name in ("hypotheses_rr", "weights", "heights"):
+            value = getattr(self, name)
+            if value is not None and len(value) == len(rows):
+                setattr(self, name, value[rows])
+        if self.pose.x is not None and len(self.pose.x) == len(rows):
+            self.pose.x, self.pose.P = self.pose.x[rows], self.pose.P[rows]
 
 
 def rescale_about_camera(person, scale: float):
