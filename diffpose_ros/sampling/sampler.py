@@ -406,8 +406,10 @@ class GuidedSampler:
         pose = self.prior.from_model_space(x0)
         _, score = self._scores(grp.lik, _to_camera(pose - pose[..., :1, :], grp.rot) + grp.trans[..., None, :],
                                 x0, camera)
+        m = score.shape[-1]
+        if not bool(torch.isfinite(score).all()):  # a broken hypothesis (non-finite pose): keep every row as it is
+            return torch.arange(m, device=x0.device).expand(score.shape[0], m)
         cdf = torch.cumsum(torch.softmax(score, -1), -1)
-        m = cdf.shape[-1]
         u = torch.stack([torch.rand((), generator=g, device=x0.device, dtype=torch.float64) for g in gens])
         return torch.searchsorted(cdf, (u[:, None] + torch.arange(m, device=x0.device)) / m).clamp_max(m - 1)
 
