@@ -216,9 +216,9 @@ def test_resampling_keeps_the_hypotheses_that_explain_the_2d(untrained, frame) -
     poses = torch.cat([truth[None], truth + jitter - jitter[:, :1]])[None]  # [1, 8, J, 3]
     grp.trans = grp.solver(poses)
     x0 = untrained.to_model_space(poses)
-    idx = s._resample_index(x0, grp, frame.camera, [torch.Generator().manual_seed(0)])
+    idx, _ = s._resample_index(x0, grp, frame.camera, [torch.Generator().manual_seed(0)])
     assert idx.shape == (1, 8) and (idx == 0).sum() >= 5, idx  # tempered weights: most rows, not all
     same = untrained.to_model_space(truth.expand(1, 8, 17, 3).contiguous())
     grp.trans = grp.solver(truth.expand(1, 8, 17, 3))
-    idx = s._resample_index(same, grp, frame.camera, [torch.Generator().manual_seed(0)])
+    idx, _ = s._resample_index(same, grp, frame.camera, [torch.Generator().manual_seed(0)])
     assert idx.tolist() == [list(range(8))], idx

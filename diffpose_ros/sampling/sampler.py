@@ -357,7 +357,12 @@ class GuidedSampler:
                         x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
                         x0g, grp.trans = self._guide(x0g, grp.lik, camera, scale, grp.solver, grp.rot, grp.trans, x0_sd)
                     if resample and step % self.resample_every == self.resample_every - 1:
-                        idx = self._resample_index(x0g, grp, camera, [gens[p] for p in grp.people])
+                        idx, error = self._resample_index(x0g, grp, camera, [gens[p] for p in grp.people])
+                        # after the last step the samples are these x0 (alpha_bar 1, no noise; unless clipped):
+                        # the final weights reuse their denoising error
+                        clip = self.scheduler.clip_sample
+                        last = step == len(grid) - 1 and (clip is None or bool((x0g.abs() <= clip).all()))
+                        grp.final_error = error if last else None
                         xg, eg, x0g = (_gather(v, idx) for v in (xg, eg, x0g))
                         grp.trans = _gather(grp.trans, idx)
                         grp.ancestry = idx if grp.ancestry is None else grp.ancestry.gather(1, idx)
@@ -388,30 +393,34 @@ class GuidedSampler:
                 results[p] = res
         return results
 
-    def _scores(self, lik: Likelihood, pose_camera: Tensor, x: Tensor, camera: PinholeCamera
-                ) -> tuple[Tensor, Tensor]:
-        """``(ll, score)`` ``[G, m]``: the weighted 2D log-likelihood of the placed poses and the hypotheses' log
-        weight before the crowding term (per-joint mean 2D fit over the temperature, minus the plausibility
-        term on ``x``, the same poses in model space, level frame)."""
+    def _scores(self, lik: Likelihood, pose_camera: Tensor, x: Tensor, camera: PinholeCamera,
+                error: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor | None]:
+        """``(ll, score, error)`` ``[G, m]``: the weighted 2D log-likelihood of the placed poses, the hypotheses'
+        log weight before the crowding term (per-joint mean 2D fit over the temperature, minus the plausibility
+        term) and the prior's denoising error on ``x`` (the same poses in model space, level frame; pass it when
+        known; None when the plausibility is off)."""
         ll = _weighted_ll(lik, pose_camera, camera).double()
         n_w = (lik.weights > 0).sum(-1).double().clamp_min(1.0).reshape(-1, 1)  # [G or 1, 1]
         score = ll / (n_w * self.weight_temperature)
         if self.plausibility_weight > 0 and x.shape[1] > 1:
-            score = score - self.plausibility_weight * self._denoising_error(x).double()
-        return ll, score
+            error = self._denoising_error(x) if error is None else error
+            score = score - self.plausibility_weight * error.double()
+        return ll, score, error
 
-    def _resample_index(self, x0: Tensor, grp: "_Group", camera: PinholeCamera, gens: list) -> Tensor:
+    def _resample_index(self, x0: Tensor, grp: "_Group", camera: PinholeCamera, gens: list
+                        ) -> tuple[Tensor, Tensor | None]:
         """Systematic resampling ``[G, m]`` of the guided clean-pose estimates ``x0`` by their weights (2D fit and
-        plausibility; one uniform draw per person from its generator)."""
+        plausibility; one uniform draw per person from its generator), and the resampled rows' denoising error."""
         pose = self.prior.from_model_space(x0)
-        _, score = self._scores(grp.lik, _to_camera(pose - pose[..., :1, :], grp.rot) + grp.trans[..., None, :],
-                                x0, camera)
+        _, score, error = self._scores(
+            grp.lik, _to_camera(pose - pose[..., :1, :], grp.rot) + grp.trans[..., None, :], x0, camera)
         m = score.shape[-1]
         if not bool(torch.isfinite(score).all()):  # a broken hypothesis (non-finite pose): keep every row as it is
-            return torch.arange(m, device=x0.device).expand(score.shape[0], m)
+            return torch.arange(m, device=x0.device).expand(score.shape[0], m), error
         cdf = torch.cumsum(torch.softmax(score, -1), -1)
         u = torch.stack([torch.rand((), generator=g, device=x0.device, dtype=torch.float64) for g in gens])
-        return torch.searchsorted(cdf, (u[:, None] + torch.arange(m, device=x0.device)) / m).clamp_max(m - 1)
+        idx = torch.searchsorted(cdf, (u[:, None] + torch.arange(m, device=x0.device)) / m).clamp_max(m - 1)
+        return idx, None if error is None else error.gather(1, idx)
 
     @torch.no_grad()
     def _denoising_error(self, x: Tensor) -> Tensor:
@@ -533,7 +542,7 @@ class GuidedSampler:
         pose_cam = pose_rr + trans[..., None, :]
         G, m = pose_rr.shape[:2]
         if lik is not None:
-            ll, score = self._scores(lik, pose_cam, x, camera)
+            ll, score, _ = self._scores(lik, pose_cam, x, camera, grp.final_error)
             if self.density_bandwidth > 0 and m > 2:
                 score = score + _log_density(pose_rr.double(), self.density_bandwidth)
             weights = torch.softmax(score, dim=-1)
@@ -565,6 +574,7 @@ class _Group:
     index: Tensor | None = None  # rows of the [P, m, ...] batch; None = all of them, in order
     trans: Tensor | None = None  # [G, m, 3]: the last step's translations seed the next step's solve
     ancestry: Tensor | None = None  # [G, m]: the start row each hypothesis descends from (after resampling)
+    final_error: Tensor | None = None  # [G, m]: the prior's denoising error on the final samples, if known
 
     def finalise(self, camera: PinholeCamera | None, known_depth: float | None, rots: list, num_people: int,
                  depth_prior: float) -> None:
