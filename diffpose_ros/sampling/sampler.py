@@ -79,6 +79,10 @@ class GuidedSampler:
             (preconditioned; see :func:`.guidance.guidance_delta`). 0 = unguided.
         guidance_schedule: ``"constant"``, ``"linear"``, ``"late"`` or a callable of ``t / T``.
         guidance_iters: guidance iterations per denoising step (each re-projects, cheap).
+        single_guidance_above: steps with ``t / T >=`` this run one guidance iteration, not ``guidance_iters``: their
+            x0 is coarse and the resampling and later steps refine it. At 0.5 (the noisier half) 8-10 % less time at
+            the same accuracy within noise (proxy, 320 views, noisy: best-of-16 57.6 vs 57.3 mm, best-of-200 43.3 vs
+            43.4, highest-weight 76.0 vs 74.4; clean best-of-200 24.1 vs 24.7). >= 1 (default) = off.
         eta: 0 = deterministic DDIM, 1 (default) = DDPM-like ancestral noise (more accurate under guidance:
             the noise lets later steps repair what earlier guided steps got wrong).
         seed: seed of the sampler's generator (None: nondeterministic).
@@ -149,7 +153,7 @@ class GuidedSampler:
                  body_height: tuple[float, float] = (1.70, 0.04),
                  robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0,
                  plausibility_weight: float = 0.03, plausibility_timesteps: tuple[int, ...] = (30, 100),
-                 resample_every: int = 2) -> None:
+                 resample_every: int = 2, single_guidance_above: float = 1.0) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -183,6 +187,7 @@ class GuidedSampler:
         self.device = torch.device(getattr(prior, "device", "cpu"))
         self._probe_noise: Tensor | None = None
         self.resample_every = max(0, int(resample_every))
+        self.single_guidance_above = float(single_guidance_above)
         self.generator = torch.Generator(device=self.device)
         if seed is None:
             self.generator.seed()
@@ -355,7 +360,9 @@ class GuidedSampler:
                         xg, eg, x0g = xg @ turn, eg @ turn, x0g @ turn  # is yaw-equivariant
                     if scale > 0:
                         x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
-                        x0g, grp.trans = self._guide(x0g, grp.lik, camera, scale, grp.solver, grp.rot, grp.trans, x0_sd)
+                        iters = 1 if t / T >= self.single_guidance_above else self.guidance_iters
+                        x0g, grp.trans = self._guide(x0g, grp.lik, camera, scale, grp.solver, grp.rot, grp.trans, x0_sd,
+                                                     iters)
                     if resample and step % self.resample_every == self.resample_every - 1:
                         idx, error = self._resample_index(x0g, grp, camera, [gens[p] for p in grp.people])
                         # after the last step the samples are these x0 (alpha_bar 1, no noise; unless clipped):
@@ -494,7 +501,7 @@ class GuidedSampler:
 
     def _guide(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera, scale: float,
                solver: RootTranslationSolver, rot: Tensor | None = None, trans: Tensor | None = None,
-               x0_sd: float = 0.0) -> tuple[Tensor, Tensor]:
+               x0_sd: float = 0.0, iters: int | None = None) -> tuple[Tensor, Tensor]:
         """Move the clean-pose estimates ``[G, m, J, 3]`` up the 2D likelihood (in the camera frame), translation
         re-solved per iteration (one Gauss-Newton step from ``trans``, e.g. the previous step's, when given).
 
@@ -507,7 +514,7 @@ class GuidedSampler:
             i = torch.arange(pose.shape[1], device=pose.device, dtype=torch.float64)
             outlier_rows = (torch.floor((i + 1) * self.outlier_hypotheses) > torch.floor(i * self.outlier_hypotheses))
             outlier_rows = outlier_rows[:, None]
-        for _ in range(self.guidance_iters):
+        for _ in range(self.guidance_iters if iters is None else iters):
             trans = solver(pose) if trans is None else solver(pose, init=trans, iters=1, weights=robust)
             placed = pose + trans[..., None, :]
             delta, _ = guidance_delta(lik, placed, camera, scale, max_step=self.max_guidance_step,
