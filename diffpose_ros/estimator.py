@@ -31,6 +31,7 @@ class EstimatorConfig:
     guidance_scale: float = SAMPLER.guidance_scale
     guidance_iters: int = SAMPLER.guidance_iters
     eta: float = SAMPLER.eta
+    resample_every: int = SAMPLER.resample_every  # resample the hypotheses every n-th step (0 = off)
     body_height: float = SAMPLER.body_height[0]  # stature (m) of the people seen; 0 = the prior's own sizes
     body_height_sd: float = SAMPLER.body_height[1]  # relative spread of that stature
     tilt_prior_deg: tuple[float, float] = SAMPLER.tilt_prior_deg  # camera pitch range used while gravity is unknown
@@ -73,7 +74,7 @@ class EstimatorConfig:
         """The sampler settings: the shared defaults with this configuration's overrides."""
         return SAMPLER.with_(num_hypotheses=self.num_hypotheses, num_steps=self.num_steps,
                              guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
-                             body_height=(self.body_height, self.body_height_sd),
+                             resample_every=self.resample_every, body_height=(self.body_height, self.body_height_sd),
                              tilt_prior_deg=tuple(self.tilt_prior_deg))
 
 
@@ -81,7 +82,8 @@ class EstimatorConfig:
 PARAM_FIELDS = {
     "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
     "guidance_scale": "guidance_scale", "guidance_iters": "guidance_iters", "eta": "eta",
-    "prior_weights": "prior_weights", "detector.model": "detector_model", "detector.model_dir": "detector_model_dir",
+    "resample_every": "resample_every", "prior_weights": "prior_weights", "detector.model": "detector_model",
+    "detector.model_dir": "detector_model_dir",
     "detector.person_detector": "person_detector",
     "detector.max_people": "max_people", "detector.min_detection_score": "min_detection_score",
     "detector.min_presence": "min_presence", "detector.min_joint_score": "min_joint_score",
@@ -99,6 +101,7 @@ PARAM_FIELDS = {
 }
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
+                         "resample_every",
                          "max_people", "min_detection_score", "min_presence", "min_joint_score",
                          "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity",
                          "min_person_px"})
@@ -177,7 +180,7 @@ class PoseEstimator:
         c = self.config = dataclasses.replace(self.config, **changes)
         s = self.sampler
         s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
-        s.eta, s.min_score = c.eta, c.min_joint_score
+        s.eta, s.min_score, s.resample_every = c.eta, c.min_joint_score, c.resample_every
         s.body_height, s.tilt_prior_deg = (c.body_height, c.body_height_sd), tuple(c.tilt_prior_deg)
         if "num_steps" in changes:
             s.set_num_steps(c.num_steps)

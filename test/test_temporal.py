@@ -147,3 +147,14 @@ def test_track_memory_follows_resampled_hypotheses() -> None:
     np.testing.assert_array_equal(mem.weights, [0.7, 0.7, 0.1])
     np.testing.assert_array_equal(mem.heights, [1.8, 1.8, 1.6])
     np.testing.assert_array_equal(mem.pose.x[:, 0, 0, 0], [2.0, 2.0, 0.0])
+
+
+def test_resampling_is_a_live_setting(scenes, estimators) -> None:
+    est = estimators["cold"]
+    obs = scenes[0].frames(seed=1)[0].observations
+    try:
+        est.reconfigure(resample_every=0)
+        assert "ancestry" not in est.sampler.sample(obs[0], CAMERA).info
+    finally:
+        est.reconfigure(resample_every=2)
+    assert "ancestry" in est.sampler.sample(obs[0], CAMERA).info
