@@ -35,7 +35,8 @@ class Harness:
         self.markers: list[MarkerArray] = []
         self.diag: list[DiagnosticArray] = []
         self.node.create_subscription(PoseHypotheses, "/estimator/hypotheses", self.hyp.append, RELIABLE)
-        self.node.create_subscription(MarkerArray, "/estimator/markers", self.markers.append, RELIABLE)
+        self.marker_sub = self.node.create_subscription(MarkerArray, "/estimator/markers", self.markers.append,
+                                                        RELIABLE)
         self.node.create_subscription(DiagnosticArray, "/diagnostics", self.diag.append, 10)
         self.pub_image = self.node.create_publisher(Image, "/cam/image", RELIABLE)
         self.pub_info = self.node.create_publisher(CameraInfo, "/cam/info", RELIABLE)
@@ -43,7 +44,8 @@ class Harness:
         ready = spin_until(self.node, lambda: self.pub_image.get_subscription_count()
                            + self.pub_obs.get_subscription_count() > 0
                            and self.pub_info.get_subscription_count() > 0
-                           and self.node.count_publishers("/estimator/hypotheses") > 0, timeout=90)
+                           and self.node.count_publishers("/estimator/hypotheses") > 0
+                           and self.marker_sub.get_publisher_count() > 0, timeout=90)  # markers are lazy
         assert ready, self.stop()[1]
 
     def send(self, rgb: np.ndarray | None, camera: PinholeCamera | None, stamp: int, image: Image | None = None):

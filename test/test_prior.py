@@ -65,6 +65,27 @@ def test_eval_time_table_matches_training_path() -> None:
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
 
 
+def test_traced_inference_matches_the_module_and_follows_new_weights() -> None:
+    prior = PosePrior.untrained(TINY).eval()
+    torch.nn.init.normal_(prior.network.out.weight, std=0.1)
+    x_t, t = torch.randn(16, 17, 3), torch.randint(0, 1000, (16,))
+    with torch.no_grad():
+        traced = prior.predict_noise(x_t, t)
+        assert prior._traced is not None and prior._traced_key == (x_t.device, x_t.dtype)
+        other_batch = prior.predict_noise(x_t[:5], t[:5])  # traced once, any batch size
+    plain = prior.predict_noise(x_t, t)  # autograd on: the module itself
+    torch.testing.assert_close(traced, plain.detach(), atol=1e-6, rtol=1e-5)
+    torch.testing.assert_close(other_batch, traced[:5], atol=1e-6, rtol=1e-5)
+    # new weights (load_state_dict) drop the trace: the next call uses them
+    state = {k: v + 0.05 * torch.randn_like(v) if k.startswith("network.") else v
+             for k, v in prior.state_dict().items()}
+    prior.load_state_dict(state)
+    with torch.no_grad():
+        retraced = prior.predict_noise(x_t, t)
+    torch.testing.assert_close(retraced, prior.predict_noise(x_t, t).detach(), atol=1e-6, rtol=1e-5)
+    assert not torch.allclose(retraced, traced, atol=1e-3)
+
+
 def test_save_load_roundtrip_and_errors(tmp_path: Path) -> None:
     prior = PosePrior.untrained(TINY, scale=0.31, metadata={"steps": 7})
     torch.nn.init.normal_(prior.network.out.weight, std=0.1)

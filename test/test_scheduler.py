@@ -177,3 +177,23 @@ def test_truncated_grid_top() -> None:
     assert ts[0] == top and len(set(ts)) == 4 and s.previous_timestep(ts[-1]) == -1
     with pytest.raises(ValueError):
         s.set_timesteps(4, max_timestep=1000)
+
+
+def test_power_warped_grid_spends_more_steps_at_low_noise() -> None:
+    s = DDIMScheduler(cosine_ac())
+    top = s.timestep_for_alpha_bar(1e-2)
+    s.set_timesteps(10, max_timestep=top)
+    even = s.timesteps.tolist()
+    s.set_timesteps(10, max_timestep=top, power=1.0)
+    assert s.timesteps.tolist() == even  # power 1 is the plain trailing grid
+    s.set_timesteps(10, max_timestep=top, power=1.5)
+    warped = s.timesteps.tolist()
+    assert warped[0] == even[0] == top and warped == sorted(set(warped), reverse=True)
+    assert warped[-1] < even[-1] and sum(t < top / 2 for t in warped) > sum(t < top / 2 for t in even)
+    assert s.previous_timestep(warped[-1]) == -1
+    with pytest.raises(ValueError, match="collide"):
+        s.set_timesteps(200, max_timestep=top, power=3.0)
+    with pytest.raises(ValueError):
+        s.set_timesteps(10, power=0.0)
+    with pytest.raises(ValueError):
+        DDIMScheduler(cosine_ac(), timestep_spacing="leading").set_timesteps(10, power=1.5)

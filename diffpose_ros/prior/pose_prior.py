@@ -17,12 +17,14 @@ The data distribution has the pelvis pinned at 0, so its noise is known in close
 ``eps_pelvis = x_t[:, 0] / sqrt(1 - alpha_bar_t)``; the network predicts the noise of the 16 other
 joints from their 48 noisy coordinates. Any DDPM/DDIM sampler therefore keeps x0's pelvis at 0.
 
-Cost: one ``predict_noise`` of batch 16 is ~0.35 ms on one CPU thread (eval mode; the network's time
-embedding is tabulated per integer t on first use). Gradients w.r.t. ``x_t`` flow normally.
+Cost: one ``predict_noise`` of batch 16 is ~0.3 ms on one CPU thread (eval mode without autograd: the network's
+time embedding is tabulated per integer t and its forward pass traced once with ``torch.jit.trace``, which cuts
+the Python overhead of the tiny batches by ~25 %). Gradients w.r.t. ``x_t`` flow normally (untraced).
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +58,8 @@ class PosePrior(nn.Module):
         self.register_buffer("scale", torch.tensor(float(scale), dtype=torch.float32))
         self.metadata: dict[str, Any] = dict(metadata or {})
         self._time_table: Tensor | None = None  # eval-mode cache of the network's per-t time biases
+        self._traced: Any = None  # eval-mode, no-grad traced forward_biased (see _network_forward)
+        self._traced_key: tuple | None = None
 
     # ---- construction -------------------------------------------------------------------------------------------
     @classmethod
@@ -68,11 +72,11 @@ class PosePrior(nn.Module):
         return self.alphas_cumprod.device
 
     def train(self, mode: bool = True) -> "PosePrior":
-        self._time_table = None
+        self._time_table, self._traced = None, None
         return super().train(mode)
 
     def load_state_dict(self, *args: Any, **kwargs: Any) -> Any:
-        self._time_table = None
+        self._time_table, self._traced = None, None
         return super().load_state_dict(*args, **kwargs)
 
     def _network_forward(self, x: Tensor, t: Tensor) -> Tensor:
@@ -85,7 +89,24 @@ class PosePrior(nn.Module):
                 steps = torch.arange(self.num_train_timesteps, device=x.device)
                 table = self.network.time_biases(steps).to(x.dtype)
             self._time_table = table
-        return self.network.forward_biased(x, table[t])
+        if torch.is_grad_enabled():
+            return self.network.forward_biased(x, table[t])
+        return self._traced_forward(x, table[t])
+
+    def _traced_forward(self, x: Tensor, biases: Tensor) -> Tensor:
+        """``network.forward_biased`` through a graph traced on first use (per device and dtype); the untraced
+        call wherever tracing is unavailable (the result is the same)."""
+        key = (x.device, x.dtype)
+        if self._traced is None or self._traced_key != key:
+            self._traced, self._traced_key = self.network.forward_biased, key
+            try:
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # TorchScript is in maintenance mode
+                    traced = torch.jit.trace_module(self.network, {"forward_biased": (x, biases)}, check_trace=False)
+                self._traced = traced.forward_biased
+            except Exception:  # e.g. a torch build without TorchScript: keep the plain call
+                pass
+        return self._traced(x, biases)
 
     # ---- the interface ------------------------------------------------------------------------------------------
     def predict_noise(self, x_t: Tensor, t: Tensor) -> Tensor:

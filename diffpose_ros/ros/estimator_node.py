@@ -231,7 +231,7 @@ class EstimatorNode(Node):
             self.latency[stage].append(ms)
         t_pub = time.perf_counter()
         self.pub_hyp.publish(conversions.pose_hypotheses_msg(frame.header, result.people, self.params["num_steps"]))
-        if self.params["markers.enabled"]:
+        if self.params["markers.enabled"] and self.pub_markers.get_subscription_count() > 0:  # lazy, like the image
             self.pub_markers.publish(markers.frame_markers(
                 frame.header, result.people, self.params["markers.max_hypotheses"],
                 self.params["markers.line_width"], self.params["markers.joint_size"]))

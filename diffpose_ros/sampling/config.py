@@ -31,6 +31,7 @@ class SamplerConfig:
     plausibility_timesteps: tuple[int, ...] = (30, 100)
     resample_every: int = 2
     single_guidance_above: float = 1.0  # 0.5: ~9 % faster, same accuracy within noise (see GuidedSampler)
+    timestep_power: float = 1.0
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""

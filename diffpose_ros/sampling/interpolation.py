@@ -42,19 +42,37 @@ def bilinear_sample(flat: Tensor, height: int, width: int, coords: Tensor, with_
     return value, grad
 
 
-# Keys (a = -0.5, Catmull-Rom) cubic convolution: tap weights for offsets -1, 0, 1, 2 as [1, t, t^2, t^3] @ _KEYS
+# Keys (a = -0.5, Catmull-Rom) cubic convolution: tap weights for offsets -1, 0, 1, 2 as [1, t, t^2, t^3] @ _KEYS;
+# their derivatives d/dt as [1, t, t^2, t^3] @ _DKEYS. _KEYS_AND_DERIVATIVES gives both in one product: [..., 8].
 _KEYS = torch.tensor([[0.0, 1.0, 0.0, 0.0], [-0.5, 0.0, 0.5, 0.0], [1.0, -2.5, 2.0, -0.5], [-0.5, 1.5, -1.5, 0.5]])
+_DKEYS = torch.cat([_KEYS[1:] * torch.tensor([[1.0], [2.0], [3.0]]), torch.zeros(1, 4)])
+_KEYS_AND_DERIVATIVES = torch.cat([_KEYS, _DKEYS], dim=1)  # [4 powers, 8 = (weights, derivatives) x 4 taps]
 _TAPS = torch.arange(-1, 3)
+_CONSTANTS: dict = {}
 
 
 def _keys_weights(t: Tensor) -> tuple[Tensor, Tensor]:
     """Cubic tap weights ``[..., 4]`` at fractional offsets ``t [...]`` and their derivatives w.r.t. ``t``."""
-    one, zero = torch.ones_like(t), torch.zeros_like(t)
+    both = _powers(t) @ _KEYS_AND_DERIVATIVES.to(device=t.device, dtype=t.dtype)
+    return both[..., :4], both[..., 4:]
+
+
+def _powers(t: Tensor) -> Tensor:
     t2 = t * t
-    keys = _KEYS.to(device=t.device, dtype=t.dtype)
-    w = torch.stack([one, t, t2, t2 * t], dim=-1) @ keys
-    dw = torch.stack([zero, one, 2 * t, 3 * t2], dim=-1) @ keys
-    return w, dw
+    return torch.stack([torch.ones_like(t), t, t2, t2 * t], dim=-1)
+
+
+def _constants(num_maps: int, height: int, width: int, device: torch.device, dtype: torch.dtype) -> tuple:
+    """Per map geometry, built once: border (x, y), last cell, tap offsets, per map flat offsets, key matrix."""
+    key = (num_maps, height, width, device, dtype)
+    if key not in _CONSTANTS:
+        if len(_CONSTANTS) > 64:
+            _CONSTANTS.clear()
+        size = torch.tensor([width - 1.0, height - 1.0], device=device, dtype=dtype)
+        _CONSTANTS[key] = (size, (size - 1).clamp_min(0), _TAPS.to(device),
+                           (torch.arange(num_maps, device=device) * (height * width))[:, None, None],
+                           _KEYS_AND_DERIVATIVES.to(device=device, dtype=dtype))
+    return _CONSTANTS[key]
 
 
 def bicubic_sample(flat: Tensor, height: int, width: int, coords: Tensor, with_grad: bool = False):
@@ -64,24 +82,22 @@ def bicubic_sample(flat: Tensor, height: int, width: int, coords: Tensor, with_g
     peak (bilinear snaps maxima to cell centres). Differentiable w.r.t. ``coords``; with ``with_grad`` also
     returns the analytic derivative ``[B, J, 2]`` (zero across the clamped border).
     """
-    j = coords.shape[-2]
-    size = coords.new_tensor([width - 1.0, height - 1.0])
+    size, last, taps, base, keys = _constants(coords.shape[-2], height, width, coords.device, coords.dtype)
     c = torch.minimum(coords.clamp_min(0.0), size)
-    c0 = torch.minimum(c.detach().floor(), (size - 1).clamp_min(0))
-    w, dw = _keys_weights(c - c0)  # [B, J, 2(x, y), 4]
-    idx = c0.long()[..., None] + _TAPS.to(c0.device)  # [B, J, 2, 4]
+    c0 = torch.minimum(c.detach().floor(), last)
+    both = _powers(c - c0) @ keys  # [B, J, 2(x, y), 8]: 4 tap weights, then their derivatives
+    idx = c0.long()[..., None] + taps  # [B, J, 2, 4]
     ix = idx[..., 0, :].clamp(0, width - 1)
     iy = idx[..., 1, :].clamp(0, height - 1)
-    base = (torch.arange(j, device=coords.device) * (height * width))[None, :, None, None]
     patch = flat.reshape(-1)[base + iy[..., :, None] * width + ix[..., None, :]]  # [B, J, 4(y), 4(x)]
-    if patch.dtype != w.dtype:
-        patch = patch.to(w.dtype)
+    if patch.dtype != both.dtype:
+        patch = patch.to(both.dtype)
     if not with_grad:
-        return ((patch @ w[..., 0, :, None])[..., 0] * w[..., 1, :]).sum(-1)
-    rows = patch @ torch.stack([w[..., 0, :], dw[..., 0, :]], dim=-1)  # [B, J, 4(y), 2(value, d/dx)]
-    out = torch.stack([w[..., 1, :], dw[..., 1, :]], dim=-2) @ rows  # [B, J, 2(wy, dwy), 2]
+        return ((patch @ both[..., 0, :4, None])[..., 0] * both[..., 1, :4]).sum(-1)
+    rows = patch @ both[..., 0, :].unflatten(-1, (2, 4)).transpose(-1, -2)  # [B, J, 4(y), 2(value, d/dx)]
+    out = both[..., 1, :].unflatten(-1, (2, 4)) @ rows  # [B, J, 2(wy, dwy), 2]: [[v, dv/dx], [dv/dy, .]]
     inside = (coords >= 0) & (coords <= size)
-    grad = torch.stack([out[..., 0, 1], out[..., 1, 0]], dim=-1) * inside
+    grad = out.flatten(-2)[..., 1:3] * inside  # (out[0, 1], out[1, 0]) = (d/dx, d/dy)
     return out[..., 0, 0], grad
 
 

@@ -73,7 +73,9 @@ class GuidedSampler:
 
     Args:
         prior: a ``PosePrior`` (``predict_noise``, ``to_model_space``, ``from_model_space``, ``alphas_cumprod``).
-        num_steps: DDIM steps (trailing grid, see ``min_alpha_bar``).
+        num_steps: DDIM steps (trailing grid, see ``min_alpha_bar`` and ``timestep_power``).
+        timestep_power: grid warp ``t_i ~ t_top (1 - i / n)^power`` (see ``DDIMScheduler.set_timesteps``); > 1
+            spends more steps at low noise, where the x0 estimate is sharp enough to refine the fit.
         num_hypotheses: m, sampled as one batch.
         guidance_scale: fraction of the way to the 2D likelihood peak covered per guidance iteration
             (preconditioned; see :func:`.guidance.guidance_delta`). 0 = unguided.
@@ -153,10 +155,11 @@ class GuidedSampler:
                  body_height: tuple[float, float] = (1.70, 0.04),
                  robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0,
                  plausibility_weight: float = 0.03, plausibility_timesteps: tuple[int, ...] = (30, 100),
-                 resample_every: int = 2, single_guidance_above: float = 1.0) -> None:
+                 resample_every: int = 2, single_guidance_above: float = 1.0, timestep_power: float = 1.0) -> None:
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
+        self.timestep_power = float(timestep_power)
         self.set_num_steps(num_steps)
         self.num_hypotheses = int(num_hypotheses)
         self.guidance_scale = float(guidance_scale)
@@ -198,7 +201,7 @@ class GuidedSampler:
         """Re-grid the scheduler (trailing; top truncated to alpha_bar >= min_alpha_bar when that is > 0)."""
         self.num_steps = int(num_steps)
         top = self.scheduler.timestep_for_alpha_bar(self.min_alpha_bar) if self.min_alpha_bar > 0 else None
-        self.scheduler.set_timesteps(self.num_steps, top)
+        self.scheduler.set_timesteps(self.num_steps, top, self.timestep_power)
 
     @property
     def _step_scale(self) -> float:

@@ -39,11 +39,13 @@ class DDIMScheduler:
         self.set_timesteps(self.num_train_timesteps)
 
     # ------------------------------------------------------------------ grid
-    def set_timesteps(self, num_inference_steps: int, max_timestep: int | None = None) -> None:
+    def set_timesteps(self, num_inference_steps: int, max_timestep: int | None = None, power: float = 1.0) -> None:
         """Choose ``num_inference_steps`` distinct timesteps in ``[0, max_timestep]``, in decreasing order.
 
         ``max_timestep`` (default ``T - 1``) truncates the grid's top, e.g. to skip the near-zero-SNR steps
         where an epsilon-model's x0 estimate is pure amplified error (cosine schedule: alpha_bar_999 ~ 2e-9).
+        ``power`` (``"trailing"`` only) warps the grid, ``t_i ~ T (1 - i / n)^power``: > 1 spends more of the
+        steps at low noise (as Karras-style schedules do), 1 = evenly spaced.
         """
         T = self.num_train_timesteps if max_timestep is None else int(max_timestep) + 1
         if not 1 <= T <= self.num_train_timesteps:
@@ -51,7 +53,13 @@ class DDIMScheduler:
         n = int(num_inference_steps)
         if not 1 <= n <= T:
             raise ValueError(f"num_inference_steps must be in [1, {T}], got {num_inference_steps}")
-        if self.timestep_spacing == "trailing":
+        if not math.isfinite(power) or power <= 0 or (power != 1.0 and self.timestep_spacing != "trailing"):
+            raise ValueError(f"power must be > 0 (and != 1 only with trailing spacing), got {power}")
+        if self.timestep_spacing == "trailing" and power != 1.0:
+            ts = np.round(T * (1.0 - np.arange(n) / n) ** power).astype(np.int64) - 1
+            if len(np.unique(ts)) != n or ts.min() < 0:
+                raise ValueError(f"{n} steps with power {power} collide at low noise: use fewer steps or a lower power")
+        elif self.timestep_spacing == "trailing":
             ts = np.round(np.arange(T, 0, -T / n)).astype(np.int64) - 1
         elif self.timestep_spacing == "leading":
             ts = (np.arange(n) * (T // n))[::-1].astype(np.int64)
