@@ -135,6 +135,27 @@ def test_tiny_model_loss_falls(tmp_path: Path) -> None:
     assert resumed.step == 300
 
 
+def test_fine_tune_starts_from_the_given_weights(tmp_path: Path) -> None:
+    torch.set_num_threads(1)
+    base = PriorExperiment(model=TINY, train=TrainConfig(steps=200, batch_size=64, lr=2e-3, warmup_steps=20,
+                                                         log_every=50, val_every=100, ckpt_every=1000, val_size=256))
+    start = PriorTrainer(base, tmp_path / "start", pose_set=_synthetic_pose_set(), progress=False)
+    start.fit()
+    weights = tmp_path / "start" / "ema_prior.pt"
+    tune = TrainConfig(**{**base.train.__dict__, "steps": 100, "init_weights": str(weights)})
+    trainer = PriorTrainer(PriorExperiment(model=TINY, train=tune), tmp_path / "tune", pose_set=_synthetic_pose_set(),
+                           progress=False)
+    loaded = PosePrior.load(weights)
+    for name, value in loaded.state_dict().items():  # the start's weights and model space (scale)
+        torch.testing.assert_close(trainer.prior.state_dict()[name], value)
+        torch.testing.assert_close(trainer.ema.state_dict()[name], value)
+    fresh = PriorTrainer(base, tmp_path / "fresh", pose_set=_synthetic_pose_set(), progress=False)
+    assert trainer.validation_loss(trainer.prior) < 0.7 * fresh.validation_loss(fresh.prior)  # a trained start
+    with pytest.raises(ValueError, match="differs"):
+        PriorTrainer(PriorExperiment(model=NetworkConfig("mlp", width=32, depth=2, time_dim=32), train=tune),
+                     tmp_path / "bad", pose_set=_synthetic_pose_set(), progress=False)
+
+
 def test_shipped_weights_load_and_predict() -> None:
     assert SHIPPED_WEIGHTS.stat().st_size < 5_000_000
     prior = PosePrior.load()

@@ -3,8 +3,10 @@
     python training/train_prior.py --config training/prior.yaml --out runs/prior [--resume] [--device cpu|cuda]
     python training/train_prior.py --h36m-npz data_3d_h36m.npz --subjects S1 S5 S6 S7 S8 --out runs/h36m
     python training/train_prior.py --sources bandai_ds1 cmu_cc deepmimic --out runs/subset
+    python training/train_prior.py --h36m-npz data_3d_h36m.npz --init-weights PRIOR.pt --steps 20000 --out runs/tuned
     python training/train_prior.py --out runs/prior --export diffpose_ros/prior/weights/h36m17_prior.pt
 
+``--init-weights`` fine-tunes a prior of the same network (e.g. the shipped one; lower ``train.lr`` for it).
 ``--export`` writes the EMA prior of ``<out>/last.pt`` as shipped weights (float16 network weights) and exits.
 """
 
@@ -66,6 +68,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")
     parser.add_argument("--export", type=Path, default=None, help="export <out>/last.pt's EMA prior and exit")
+    parser.add_argument("--init-weights", type=Path, default=None,
+                        help="start from these prior weights (override train.init_weights: fine-tuning)")
     add_data_argument(parser)
     parser.add_argument("--sources", nargs="+", choices=KNOWN_SOURCES, default=None,
                         help="override data.sources (weights of other sources are dropped)")
@@ -84,6 +88,8 @@ def main() -> None:
     exp = PriorExperiment.from_dict(yaml.safe_load(args.config.read_text()))
     if args.steps is not None:
         exp.train.steps = args.steps
+    if args.init_weights is not None:
+        exp.train.init_weights = str(args.init_weights)
     apply_data_overrides(exp, args.sources, args.h36m_npz, args.subjects)
     device = "cuda" if args.device == "auto" and torch.cuda.is_available() else args.device
     device = "cpu" if device == "auto" else device

@@ -39,6 +39,7 @@ class TrainConfig:
     val_size: int = 4096
     threads: int = 1
     seed: int = 0
+    init_weights: str | None = None  # start from these prior weights (fine-tuning; same architecture and scale)
 
 
 @dataclass
@@ -117,6 +118,12 @@ class PriorTrainer:
         self.train_weights = pose_sampling_weights(train, exp.source_weights).to(self.device)
         scale = rms_scale(train.poses)
         self.prior = PosePrior(exp.model, exp.num_train_timesteps, exp.schedule, scale).to(self.device)
+        if exp.train.init_weights:  # fine-tune: the start's weights and model space (its scale)
+            start = PosePrior.load(exp.train.init_weights, self.device)
+            if start.network_config.to_dict() != exp.model.to_dict():
+                raise ValueError(f"init_weights {exp.train.init_weights}: network {start.network_config} differs "
+                                 f"from the configured {exp.model}")
+            self.prior.load_state_dict(start.state_dict())
         self.ema = copy.deepcopy(self.prior).eval()
         for p in self.ema.parameters():
             p.requires_grad_(False)
