@@ -50,3 +50,17 @@ def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, peop
     assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely
     assert pb.pose_category("bandai_ds1/dataset-1_bow_angry_001") == "bandai_ds1/bow"
     assert pb.pose_category("cmu_pos/test/soccer/soccer_1") == "cmu_pos/soccer"
+
+
+def test_repeats_average_runs_of_different_sampler_seeds(prior: PosePrior, people: np.ndarray) -> None:
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], "level", seed=2)
+    runs = [pb.evaluate(SamplerConfig().build(prior, seed=s), frames, "noisy", "known", (1, 8), m_node=8)
+            for s in (0, 1)]
+    assert runs[0]["best_of_8_mm"] != runs[1]["best_of_8_mm"]  # the seeds draw different hypotheses
+    mean = pb.average_runs(runs)
+    assert mean["best_of_8_mm"] == pytest.approx((runs[0]["best_of_8_mm"] + runs[1]["best_of_8_mm"]) / 2)
+    assert mean["repeats"]["top_mm"] == [runs[0]["top_mm"], runs[1]["top_mm"]] and mean["frames"] == len(frames)
+    cat = next(iter(mean["per_category"]))
+    assert mean["per_category"][cat]["top_mm"] == pytest.approx(
+        np.mean([r["per_category"][cat]["top_mm"] for r in runs]))
+    assert "repeats" not in pb.average_runs(runs[:1])
