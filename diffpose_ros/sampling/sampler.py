@@ -83,8 +83,9 @@ class GuidedSampler:
         guidance_iters: guidance iterations per denoising step (each re-projects, cheap).
         single_guidance_above: steps with ``t / T >=`` this run one guidance iteration, not ``guidance_iters``: their
             x0 is coarse and the resampling and later steps refine it. At 0.5 (the noisier half) 8-10 % less time at
-            the same accuracy within noise (proxy, 320 views, noisy: best-of-16 57.6 vs 57.3 mm, best-of-200 43.3 vs
-            43.4, highest-weight 76.0 vs 74.4; clean best-of-200 24.1 vs 24.7). >= 1 (default) = off.
+            accuracy within noise on one seed (proxy, 320 views, noisy: best-of-16 57.6 vs 57.3 mm, best-of-200 43.3
+            vs 43.4, highest-weight 76.0 vs 74.4), a little worse over three (59.7 vs 58.9, top 76.6 vs 75.1).
+            >= 1 (default) = off.
         eta: 0 = deterministic DDIM, 1 (default) = DDPM-like ancestral noise (more accurate under guidance:
             the noise lets later steps repair what earlier guided steps got wrong).
         seed: seed of the sampler's generator (None: nondeterministic).
