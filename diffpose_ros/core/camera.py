@@ -7,6 +7,7 @@ centre of the top-left pixel is (0, 0).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,12 +55,14 @@ class PinholeCamera:
 
         Works on numpy arrays and torch tensors (differentiable).
         """
-        z = points[..., 2:3]
-        z = z.clamp(min=MIN_DEPTH) if hasattr(z, "clamp") else np.maximum(z, MIN_DEPTH)
+        if hasattr(points, "clamp"):  # torch: one fused expression (the sampler calls this on small batches)
+            f, c = torch_intrinsics(self, points)
+            return points[..., :2] / points[..., 2:3].clamp(min=MIN_DEPTH) * f + c
+        z = np.maximum(points[..., 2:3], MIN_DEPTH)
         xy = points[..., :2] / z
         u = self.fx * xy[..., 0:1] + self.cx
         v = self.fy * xy[..., 1:2] + self.cy
-        return _cat([u, v], points)
+        return np.concatenate([u, v], axis=-1)
 
     def unproject(self, pixels: np.ndarray, depth: "np.ndarray | float") -> np.ndarray:
         """Back-project ``[..., 2]`` pixels at the given depth(s) to ``[..., 3]`` points."""
@@ -133,12 +136,17 @@ def validate_affine(affine, what: str = "affine") -> np.ndarray:
     return a
 
 
-def _cat(parts, like):
-    if hasattr(like, "clamp"):
-        import torch
+def torch_intrinsics(camera: PinholeCamera, like):
+    """``(fx, fy)`` and ``(cx, cy)`` as torch tensors of ``like``'s dtype and device (cached)."""
+    return _torch_intrinsics(float(camera.fx), float(camera.fy), float(camera.cx), float(camera.cy), like.dtype,
+                             like.device)
 
-        return torch.cat(parts, dim=-1)
-    return np.concatenate(parts, axis=-1)
+
+@functools.lru_cache(maxsize=32)
+def _torch_intrinsics(fx: float, fy: float, cx: float, cy: float, dtype, device):
+    import torch
+
+    return (torch.tensor([fx, fy], dtype=dtype, device=device), torch.tensor([cx, cy], dtype=dtype, device=device))
 
 
 def apply_affine(affine, points):

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..core.camera import MIN_DEPTH, PinholeCamera
+from ..core.camera import MIN_DEPTH, PinholeCamera, torch_intrinsics
 from ..core.skeleton import NUM_JOINTS
 from .interpolation import bicubic_sample, bilinear_sample, blur_matrix
 
@@ -129,6 +129,7 @@ class HeatmapLikelihood:
             mixed = torch.log((1 - smoothing) * p + smoothing * blurred + 1e-30)
             self.flat = torch.where(usable[:, None], mixed.reshape(self.num_joints, -1), 0.0).contiguous()
         self.outside_slope = float(outside_slope)
+        self._size = torch.tensor([self.width - 1.0, self.height - 1.0])  # the map's last cell (x, y)
         self._add_far_field_cone(float(dynamic_range), usable)
         a = _to_tensor(image_to_heatmap, torch.float64).reshape(2, 3)
         if not torch.isfinite(a).all() or abs(float(torch.linalg.det(a[:, :2]))) < 1e-12:
@@ -144,7 +145,7 @@ class HeatmapLikelihood:
 
     def to(self, device: torch.device | str) -> "HeatmapLikelihood":
         """Move the tensors used per step to ``device`` (in place; returns self)."""
-        for name in ("flat", "weights", "affine", "_lin_t", "_lin", "_off", "_var_px", "_peaks_hm", "_var_hm"):
+        for name in ("flat", "weights", "affine", "_lin_t", "_lin", "_off", "_var_px", "_peaks_hm", "_var_hm", "_size"):
             setattr(self, name, getattr(self, name).to(device))
         if self._targets is not None:
             self._targets = self._targets.to(device)
@@ -173,11 +174,11 @@ class HeatmapLikelihood:
             lin, off = lin.to(pixels.dtype), off.to(pixels.dtype)
         return pixels @ lin + off
 
-    def _outside(self, h: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Signed per-axis overshoot past the map border ``(sx, sy)`` and its length."""
-        sx = h[..., 0] - h[..., 0].clamp(0.0, self.width - 1.0)
-        sy = h[..., 1] - h[..., 1].clamp(0.0, self.height - 1.0)
-        return sx, sy, torch.sqrt((sx * sx + sy * sy).clamp_min(1e-24))
+    def _outside(self, h: Tensor) -> tuple[Tensor, Tensor]:
+        """Signed per-axis overshoot past the map border ``[..., 2]`` and its length ``[...]``."""
+        size = self._size if self._size.dtype == h.dtype else self._size.to(h.dtype)
+        s = h - torch.minimum(h.clamp_min(0.0), size)
+        return s, (s * s).sum(-1).clamp_min(1e-24).sqrt()
 
     def _lookup(self, h: Tensor, with_grad: bool):
         """Interpolate the maps at heatmap px ``h [..., J, 2]`` (stacked: ``[P, n, J, 2]``, person p's joints
@@ -193,19 +194,18 @@ class HeatmapLikelihood:
     def per_joint(self, pixels: Tensor) -> Tensor:
         h = self.to_heatmap(pixels)
         value = self._lookup(h, with_grad=False)
-        sx, sy, d = self._outside(h)
-        return torch.where((sx != 0) | (sy != 0), value - self.outside_slope * d, value)
+        s, d = self._outside(h)
+        return torch.where((s != 0).any(-1), value - self.outside_slope * d, value)
 
     def per_joint_and_grad(self, pixels: Tensor) -> tuple[Tensor, Tensor]:
         """Log-likelihood ``[B, J]`` and its analytic derivative w.r.t. the image pixels ``[B, J, 2]``."""
         h = self.to_heatmap(pixels)
         value, g_h = self._lookup(h, with_grad=True)
-        sx, sy, d = self._outside(h)
-        out = (sx != 0) | (sy != 0)
-        if bool(out.any()):  # off the map: border value minus a linear pull back toward it
+        s, d = self._outside(h)
+        out = (s != 0).any(-1)
+        if bool(out.any()):  # off the map: border value minus a linear pull back toward it (s = 0 inside)
             value = torch.where(out, value - self.outside_slope * d, value)
-            g_h = g_h - torch.where(out[..., None], self.outside_slope * torch.stack([sx, sy], -1) / d[..., None],
-                                    torch.zeros_like(g_h))
+            g_h = g_h - self.outside_slope * s / d[..., None]
         lin = self._lin if g_h.dtype == self._lin.dtype else self._lin.to(g_h.dtype)
         return value, g_h @ lin
 
@@ -345,18 +345,16 @@ def log_likelihood_gradient(likelihood: Likelihood, pose_camera: Tensor, camera:
         return grad, ll.detach()
     if method != "analytic":
         raise ValueError(f"unknown gradient method {method!r}")
-    z = pose_camera[..., 2].clamp_min(MIN_DEPTH)
-    inv_z = 1.0 / z
-    u = camera.fx * pose_camera[..., 0] * inv_z + camera.cx
-    v = camera.fy * pose_camera[..., 1] * inv_z + camera.cy
-    ll, g = likelihood.per_joint_and_grad(torch.stack([u, v], dim=-1))
+    f, c = torch_intrinsics(camera, pose_camera)
+    z = pose_camera[..., 2:]
+    inv_z = 1.0 / z.clamp_min(MIN_DEPTH)
+    fq = pose_camera[..., :2] * inv_z * f  # pixels relative to the principal point
+    ll, g = likelihood.per_joint_and_grad(fq + c)
     w = likelihood.weights
     g = g * w[..., None]
-    gu, gv = g[..., 0], g[..., 1]
-    gz = -(gu * (u - camera.cx) + gv * (v - camera.cy)) * inv_z
-    gz = torch.where(pose_camera[..., 2] > MIN_DEPTH, gz, torch.zeros_like(gz))  # clamped depth: no z-gradient
-    grad = torch.stack([gu * camera.fx * inv_z, gv * camera.fy * inv_z, gz], dim=-1)
-    return grad, (ll * w).sum(-1)
+    gz = -(g * fq).sum(-1, keepdim=True) * inv_z
+    gz = torch.where(z > MIN_DEPTH, gz, torch.zeros_like(gz))  # clamped depth: no z-gradient
+    return torch.cat([g * f * inv_z, gz], dim=-1), (ll * w).sum(-1)
 
 
 def guidance_delta(likelihood: Likelihood, pose_camera: Tensor, camera: PinholeCamera, scale: float,

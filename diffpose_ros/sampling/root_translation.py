@@ -88,8 +88,8 @@ class RootTranslationSolver:
         self.refine_iters = int(refine_iters)
         self._u = u[:, None].float()  # [P, 1, J, 2]
         self._w = w[:, None].float()  # [P, 1, J]
-        self._fc = (float(fx), float(fy), float(camera.cx), float(camera.cy))
         self._f = torch.tensor([fx, fy], dtype=torch.float32)
+        self._c = torch.tensor([float(camera.cx), float(camera.cy)], dtype=torch.float32)
 
     def __call__(self, pose_rr: Tensor, init: Tensor | None = None, iters: int | None = None,
                  weights: Tensor | None = None) -> Tensor:
@@ -112,7 +112,7 @@ class RootTranslationSolver:
     def _follow(self, pose: Tensor) -> None:
         """Move the per-frame tensors to the poses' device and dtype (once)."""
         if self._coef.device != pose.device or self._coef.dtype != pose.dtype:
-            for name in ("_coef", "_tz0", "_cx", "_cy", "_u", "_w", "_f", "_determined"):
+            for name in ("_coef", "_tz0", "_cx", "_cy", "_u", "_w", "_f", "_c", "_determined"):
                 v = getattr(self, name)
                 setattr(self, name, v.to(pose.device) if v.dtype == torch.bool else v.to(pose.device, pose.dtype))
 
@@ -168,30 +168,29 @@ class RootTranslationSolver:
         n = self.refine_iters if iters is None else iters
         if n <= 0:
             return trans
-        w = self._w if weights is None else self._w * weights
-        u = self._u
-        u0, u1 = u[..., 0], u[..., 1]
-        fx, fy, cx, cy = self._fc
+        w = (self._w if weights is None else self._w * weights)[..., None]  # [.., J, 1]
+        f, c, u = self._f, self._c, self._u
         for _ in range(n):
             p = pose + trans[..., None, :]
-            inv_z = 1.0 / p[..., 2].clamp_min(self.min_depth)
-            px, py = p[..., 0] * inv_z, p[..., 1] * inv_z
-            r0, r1 = fx * px + cx - u0, fy * py + cy - u1  # [P, n, J] residuals
-            a, b = fx * inv_z, fy * inv_z  # d proj / d (Tx, Ty); d proj / d Tz = (-a px, -b py)
-            wa, wb = w * a, w * b
-            apx, bpy = a * px, b * py
-            # all normal-equation sums over joints in one reduction: A, B, g0, g1, -C, -D, E, -g2
-            sums = torch.stack([wa * a, wb * b, wa * r0, wb * r1, wa * apx, wb * bpy, w * (apx * apx + bpy * bpy),
-                                wa * px * r0 + wb * py * r1], dim=-1).sum(-2)
-            big_a, big_b = sums[..., 0] + 1e-9, sums[..., 1] + 1e-9
-            g0, g1 = sums[..., 2], sums[..., 3]
+            inv_z = 1.0 / p[..., 2:].clamp_min(self.min_depth)  # [.., J, 1]
+            q = p[..., :2] * inv_z  # normalised image coordinates (x/z, y/z)
+            r = q * f + c - u  # residuals (px) [.., J, 2]
+            a = f * inv_z  # d proj / d (Tx, Ty); d proj / d Tz = -a q
+            wa = w * a
+            aq = a * q
+            # every normal-equation sum over joints in one reduction: (A, B), (g0, g1), (-C, -D), E (x, y), -g2 (x, y)
+            sums = torch.cat([wa * a, wa * r, wa * aq, w * aq * aq, wa * q * r], dim=-1).sum(-2)  # [.., 10]
+            big_ab = sums[..., 0:2] + 1e-9
+            g = sums[..., 2:4]
             if fix_depth:
-                step = torch.stack([g0 / big_a, g1 / big_b, torch.zeros_like(g0)], dim=-1)
+                step = torch.cat([g / big_ab, torch.zeros_like(g[..., :1])], dim=-1)
             else:
-                big_c, big_d, big_e, g2 = -sums[..., 4], -sums[..., 5], sums[..., 6] + 1e-9, -sums[..., 7]
-                dz = (g2 - big_c * g0 / big_a - big_d * g1 / big_b) / (
-                    big_e - big_c * big_c / big_a - big_d * big_d / big_b).clamp_min(1e-12)
-                step = torch.stack([(g0 - big_c * dz) / big_a, (g1 - big_d * dz) / big_b, dz], dim=-1)
+                minus_cd = sums[..., 4:6]
+                big_e = sums[..., 6] + sums[..., 7] + 1e-9
+                g2 = -(sums[..., 8] + sums[..., 9])
+                ratio = minus_cd / big_ab
+                dz = ((g2 + (ratio * g).sum(-1)) / (big_e - (ratio * minus_cd).sum(-1)).clamp_min(1e-12))[..., None]
+                step = torch.cat([(g + minus_cd * dz) / big_ab, dz], dim=-1)
             trans = trans - step
         return trans
 
