@@ -51,12 +51,6 @@ _TAPS = torch.arange(-1, 3)
 _CONSTANTS: dict = {}
 
 
-def _keys_weights(t: Tensor) -> tuple[Tensor, Tensor]:
-    """Cubic tap weights ``[..., 4]`` at fractional offsets ``t [...]`` and their derivatives w.r.t. ``t``."""
-    both = _powers(t) @ _KEYS_AND_DERIVATIVES.to(device=t.device, dtype=t.dtype)
-    return both[..., :4], both[..., 4:]
-
-
 def _powers(t: Tensor) -> Tensor:
     t2 = t * t
     return torch.stack([torch.ones_like(t), t, t2, t2 * t], dim=-1)
