@@ -19,7 +19,7 @@ from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.core.input_limits import InputLimits
 from diffpose_ros.core.skeleton import nominal_height
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
-from diffpose_ros.sampling.config import SamplerConfig
+from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, SamplerConfig
 
 
 @dataclass
@@ -32,8 +32,10 @@ class EstimatorConfig:
     guidance_iters: int = SAMPLER.guidance_iters
     eta: float = SAMPLER.eta
     resample_every: int = SAMPLER.resample_every  # resample the hypotheses every n-th step (0 = off)
-    body_height: float = SAMPLER.body_height[0]  # stature (m) of the people seen; 0 = the prior's own sizes
-    body_height_sd: float = SAMPLER.body_height[1]  # relative spread of that stature
+    # stature (m) of the people seen; < 0: the prior's training statures if it records them, else 1.70 m +- 4 %;
+    # 0: the prior's own sizes
+    body_height: float = -1.0
+    body_height_sd: float = DEFAULT_BODY_HEIGHT[1]  # relative spread of an explicit body_height
     tilt_prior_deg: tuple[float, float] = SAMPLER.tilt_prior_deg  # camera pitch range used while gravity is unknown
     gravity: tuple[float, ...] = ()  # gravity in the camera optical frame (any length); () = unknown
     prior_weights: str = ""  # empty: the shipped prior
@@ -74,8 +76,12 @@ class EstimatorConfig:
         """The sampler settings: the shared defaults with this configuration's overrides."""
         return SAMPLER.with_(num_hypotheses=self.num_hypotheses, num_steps=self.num_steps,
                              guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
-                             resample_every=self.resample_every, body_height=(self.body_height, self.body_height_sd),
+                             resample_every=self.resample_every, body_height=self.body_height_prior(),
                              tilt_prior_deg=tuple(self.tilt_prior_deg))
+
+    def body_height_prior(self) -> tuple[float, float] | None:
+        """The sampler's ``body_height``: None (the prior's own record) while ``body_height`` is negative."""
+        return None if self.body_height < 0 else (self.body_height, self.body_height_sd)
 
 
 # Node parameter name -> EstimatorConfig field.
@@ -181,7 +187,8 @@ class PoseEstimator:
         s = self.sampler
         s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
         s.eta, s.min_score, s.resample_every = c.eta, c.min_joint_score, c.resample_every
-        s.body_height, s.tilt_prior_deg = (c.body_height, c.body_height_sd), tuple(c.tilt_prior_deg)
+        s.set_body_height(c.body_height_prior())
+        s.tilt_prior_deg = tuple(c.tilt_prior_deg)
         if "num_steps" in changes:
             s.set_num_steps(c.num_steps)
         if "seed" in changes:

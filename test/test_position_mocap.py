@@ -145,6 +145,11 @@ def test_train_cli_on_videopose3d_npz(tmp_path: Path) -> None:
         np.testing.assert_allclose(arrays["poses"][:, 10, 1].mean(), STANDING_HEAD_Y, atol=0.03)
     eps = prior.predict_noise(torch.randn(4, 17, 3), torch.full((4,), 10))
     assert torch.isfinite(eps).all()
+    # The training subjects' statures (before size augmentation) travel with the weights, for the sampler.
+    from test_mocap import STANDING
+
+    stature = float(skeleton.nominal_height(STANDING.astype(np.float64))) / skeleton.STATURE_TO_NOMINAL
+    assert prior.body_height[0] == pytest.approx(stature, rel=0.03) and prior.body_height[1] < 0.03
     # A bad path is a clear error, not a traceback.
     bad = subprocess.run(cmd[:-5] + ["--h36m-npz", str(tmp_path / "missing.npz")], capture_output=True, text=True,
                          env=env, timeout=60)

@@ -156,6 +156,41 @@ def test_fine_tune_starts_from_the_given_weights(tmp_path: Path) -> None:
                      tmp_path / "bad", pose_set=_synthetic_pose_set(), progress=False)
 
 
+def test_stature_statistics_weigh_the_performers() -> None:
+    from test_mocap import STANDING
+
+    from diffpose_ros.core.skeleton import STATURE_TO_NOMINAL, nominal_height, stature_statistics
+
+    poses = np.stack([0.9 * STANDING, 1.1 * STANDING]).astype(np.float64)
+    small, tall = np.log(nominal_height(poses) / STATURE_TO_NOMINAL)
+    assert stature_statistics(poses) == pytest.approx((np.exp((small + tall) / 2), (tall - small) / 2), rel=1e-6)
+    mean, sd = stature_statistics(poses, np.array([3.0, 1.0]))  # weights move the mean toward the small body
+    log_mean = 0.75 * small + 0.25 * tall
+    assert mean == pytest.approx(np.exp(log_mean), rel=1e-6)
+    assert sd == pytest.approx(np.sqrt(0.75 * (small - log_mean) ** 2 + 0.25 * (tall - log_mean) ** 2), rel=1e-6)
+    for bad in (np.array([1.0]), np.array([-1.0, 2.0]), np.zeros(2)):
+        with pytest.raises(ValueError):
+            stature_statistics(poses, bad)
+
+
+def test_sampler_takes_the_body_height_the_prior_records() -> None:
+    from diffpose_ros.estimator import EstimatorConfig
+    from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, SamplerConfig
+
+    recorded = PosePrior.untrained(TINY, metadata={"body_height": [1.62, 0.03]})
+    assert recorded.body_height == (1.62, 0.03)
+    assert SamplerConfig().build(recorded).body_height == (1.62, 0.03)
+    assert SamplerConfig(body_height=(1.8, 0.05)).build(recorded).body_height == (1.8, 0.05)  # explicit wins
+    for metadata in ({}, {"body_height": [17.0, 0.03]}, {"body_height": "tall"}):  # none or nonsense: adults
+        assert SamplerConfig().build(PosePrior.untrained(TINY, metadata=metadata)).body_height == DEFAULT_BODY_HEIGHT
+    # The node / evaluators: a negative body_height defers to the prior, a set one is used as given, live too.
+    assert EstimatorConfig().sampler_config().build(recorded).body_height == (1.62, 0.03)
+    sampler = EstimatorConfig(body_height=1.75, body_height_sd=0.02).sampler_config().build(recorded)
+    assert sampler.body_height == (1.75, 0.02)
+    sampler.set_body_height(None)
+    assert sampler.body_height == (1.62, 0.03)
+
+
 def test_shipped_weights_load_and_predict() -> None:
     assert SHIPPED_WEIGHTS.stat().st_size < 5_000_000
     prior = PosePrior.load()

@@ -103,3 +103,15 @@ def nominal_height(pose):
     lengths = ((d * d).sum(-1)) ** 0.5
     legs = 0.5 * (lengths[..., 1] + lengths[..., 2] + lengths[..., 4] + lengths[..., 5])  # thighs, shins
     return legs + lengths[..., 6] + lengths[..., 7] + lengths[..., 8] + lengths[..., 9] + ANKLE_HEIGHT_M
+
+
+def stature_statistics(poses: np.ndarray, weights: np.ndarray | None = None) -> tuple[float, float]:
+    """``(stature_m, relative_sd)`` of a pose set ``[N, 17, 3]``: the (weighted) geometric mean of the statures
+    (nominal height / ``STATURE_TO_NOMINAL``) and the standard deviation of their logarithm."""
+    log_stature = np.log(nominal_height(np.asarray(poses, dtype=np.float64)) / STATURE_TO_NOMINAL)
+    w = np.ones(len(log_stature)) if weights is None else np.asarray(weights, dtype=np.float64)
+    if len(log_stature) == 0 or w.shape != log_stature.shape or not (w >= 0).all() or w.sum() <= 0:
+        raise ValueError("need poses and as many non-negative weights (not all zero)")
+    w = w / w.sum()
+    mean = float((w * log_stature).sum())
+    return float(np.exp(mean)), float(np.sqrt((w * (log_stature - mean) ** 2).sum()))

@@ -144,6 +144,7 @@ def markdown(result: dict) -> str:
     cfg = result["config"]
     lines = [f"# Human3.6M evaluation ({cfg['source']} 2D, m={cfg['num_hypotheses']}, steps={cfg['num_steps']}, "
              f"guidance {cfg['guidance_scale']}, subjects {' '.join(cfg['subjects'])}, every {cfg['stride']}th frame)",
+             "", "Body height prior: stature {:.3f} m, relative sd {:.3f}.".format(*result.get("body_height", (0, 0))),
              "", "| action | frames | MPJPE best | MPJPE mean | PA-MPJPE best | PA-MPJPE mean |",
              "|---|---:|---:|---:|---:|---:|"]
     rows = list(result["actions"].items()) + [("**average**", {"frames": result["frames"], **result["average"]})]
@@ -190,7 +191,8 @@ def run(cfg: H36MEvalConfig, out: Path, progress: bool = True, detector=None) ->
         tmp.write_text(json.dumps(r, indent=1))
         tmp.replace(path)
         results.append(r)
-    result = {"dataset": "human36m", "config": asdict(cfg), "config_key": key, **aggregate(results),
+    result = {"dataset": "human36m", "config": asdict(cfg), "config_key": key,
+              "body_height": list(estimator.sampler.body_height), **aggregate(results),
               "sequences": [{k: v for k, v in r.items() if k != "sums_mm"} for r in results],
               "wall_s": time.perf_counter() - t0}
     (out / "results.json").write_text(json.dumps(result, indent=2))

@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> dict:
         parser.error("--repeats must be >= 1")
     ks = tuple(sorted(args.hypotheses))
     poses, cats = load_heldout(args.frames, args.seed, args.sources)
-    results: dict = {"frames_per_scene": len(poses), "preset": args.preset, "sampler": config.kwargs(),
+    sampler_settings = config.kwargs() | {"body_height": config.build(prior).body_height}  # as resolved
+    results: dict = {"frames_per_scene": len(poses), "preset": args.preset, "sampler": sampler_settings,
                      "hypotheses": ks,
                      "prior": {k: v for k, v in prior.metadata.items() if k in ("steps", "final_val_loss", "sources")},
                      "runs": {}}

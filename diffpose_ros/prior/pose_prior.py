@@ -71,6 +71,17 @@ class PosePrior(nn.Module):
     def device(self) -> torch.device:
         return self.alphas_cumprod.device
 
+    @property
+    def body_height(self) -> tuple[float, float] | None:
+        """``(stature_m, relative_sd)`` of the performers the prior was trained on, if its trainer recorded them
+        (before size augmentation; see ``core.skeleton.stature_statistics``)."""
+        value = self.metadata.get("body_height")
+        try:
+            stature, sd = (float(v) for v in value)
+        except (TypeError, ValueError):
+            return None
+        return (stature, sd) if 0.5 < stature < 2.5 and 0.0 <= sd < 0.5 else None
+
     def train(self, mode: bool = True) -> "PosePrior":
         self._time_table, self._traced = None, None
         return super().train(mode)

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from diffpose_ros.core.skeleton import stature_statistics
 from diffpose_ros.prior.augment import AugmentConfig, PoseAugmenter
 from diffpose_ros.prior.diffusion import epsilon_loss, q_sample
 from diffpose_ros.prior.mocap import MocapConfig, PoseSet, load_pose_set
@@ -116,6 +117,8 @@ class PriorTrainer:
             raise ValueError("no training poses")
         self.train_poses = torch.as_tensor(train.poses, device=self.device)
         self.train_weights = pose_sampling_weights(train, exp.source_weights).to(self.device)
+        # the statures of the training performers (before augmentation), weighted like the batches
+        self.body_height = stature_statistics(train.poses, self.train_weights.cpu().numpy())
         scale = rms_scale(train.poses)
         self.prior = PosePrior(exp.model, exp.num_train_timesteps, exp.schedule, scale).to(self.device)
         if exp.train.init_weights:  # fine-tune: the start's weights and model space (its scale)
@@ -236,6 +239,7 @@ class PriorTrainer:
             "hardware": f"{platform.processor() or platform.machine()} ({self.device.type}, "
                         f"{torch.get_num_threads()} thread(s))",
             "final_val_loss": val[-1] if val else None,
+            "body_height": [round(v, 4) for v in self.body_height],
             "data": self.data_summary,
             "experiment": self.exp.to_dict(),
         }

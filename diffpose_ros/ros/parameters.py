@@ -17,6 +17,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
+from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT
 
 
 class ParameterError(ValueError):
@@ -67,10 +68,10 @@ PARAMS: tuple[Param, ...] = (
     Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
           *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
-    Param("body_height", SAMPLER.body_height[0], "stature (m) of the people seen: 2D cannot tell a small person "
-          "near from a big one far away, so hypotheses take this size (0 = the prior's own sizes)",
-          *_range(0.0, 3.0), live=True),
-    Param("body_height_sd", SAMPLER.body_height[1], "relative spread of body_height across hypotheses",
+    Param("body_height", -1.0, "stature (m) of the people seen: 2D cannot tell a small person near from a big one "
+          "far away, so hypotheses take this size; -1 = the statures the prior was trained on if it records them, "
+          "else 1.70 m +- 4 %; 0 = the prior's own sizes", *_range(-1.0, 3.0), live=True),
+    Param("body_height_sd", DEFAULT_BODY_HEIGHT[1], "relative spread of an explicit body_height across hypotheses",
           *_range(0.0, 0.5), live=True),
     Param("gravity.source", "none", "where the direction of gravity in the camera frame comes from: none "
           "(unknown: hypotheses draw a camera tilt from tilt_prior_deg), parameter (gravity.vector) or imu "

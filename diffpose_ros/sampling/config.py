@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+DEFAULT_BODY_HEIGHT = (1.70, 0.04)  # (stature m, relative sd) of adults: for priors that record no training statures
+
 
 @dataclass(frozen=True)
 class SamplerConfig:
@@ -23,7 +25,7 @@ class SamplerConfig:
     max_guidance_step: float = 0.3
     tilt_prior_deg: tuple[float, float] = (0.0, 0.0)
     align_yaw_above: float = 0.3
-    body_height: tuple[float, float] = (1.70, 0.04)
+    body_height: tuple[float, float] | None = None  # None: the prior's training statures, else 1.70 m +- 4 %
     robust_k: float = 2.0
     outlier_hypotheses: float = 0.5
     evidence_gain: float = 2.0
@@ -50,7 +52,8 @@ class SamplerConfig:
     def from_strings(cls, values: dict[str, str], base: "SamplerConfig | None" = None) -> "SamplerConfig":
         """Overrides given as text (CLI ``name=value``), parsed by each field's type."""
         base = base or cls()
-        types = {f.name: type(getattr(base, f.name)) for f in fields(cls)}
+        types = {f.name: type(getattr(base, f.name)) if getattr(base, f.name) is not None else tuple  # None: a tuple
+                 for f in fields(cls)}
         changes: dict[str, Any] = {}
         for name, text in values.items():
             if name not in types:

@@ -23,6 +23,7 @@ from torch import Tensor
 from ..core.camera import PinholeCamera
 from ..core.gravity import gravity_from_pitch_roll, level_to_camera
 from ..core.skeleton import NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
+from .config import DEFAULT_BODY_HEIGHT
 from .guidance import (
     GuidanceSchedule,
     Likelihood,
@@ -118,7 +119,9 @@ class GuidedSampler:
         body_height: ``(stature_m, relative_sd)`` of the people seen. 2D evidence cannot tell a small person near
             from a big one far away, so each guided hypothesis is scaled (with its distance: its 2D fit is
             unchanged) to a body height drawn from this log-normal; ``stature_m = 0`` keeps the prior's own sizes.
-            Ignored with ``known_depth`` (then the depth fixes the size).
+            None (default): the statures of the performers the prior was trained on, when it records them
+            (``PosePrior.body_height``; e.g. Human3.6M's training subjects), else ``DEFAULT_BODY_HEIGHT`` (adults,
+            1.70 m +- 4 %). Ignored with ``known_depth`` (then the depth fixes the size).
         robust_k: a joint's weight in the translation fit fades (Geman-McClure) once its heatmap peak lies more
             than about this many sigmas from the joint (see ``_outlier_weights``); 0 = off.
         outlier_hypotheses: the fraction of hypotheses in which such a joint also stops pulling on the pose: they
@@ -153,7 +156,7 @@ class GuidedSampler:
                  num_threads: int | None = 1, restore_threads: bool = False,
                  tilt_prior_deg: tuple[float, float] = (0.0, 0.0), align_yaw_above: float = 0.3,
                  align_yaw_candidates: int = 24, align_yaw_every: int = 2,
-                 body_height: tuple[float, float] = (1.70, 0.04),
+                 body_height: tuple[float, float] | None = None,
                  robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0,
                  plausibility_weight: float = 0.03, plausibility_timesteps: tuple[int, ...] = (30, 100),
                  resample_every: int = 2, single_guidance_above: float = 1.0, timestep_power: float = 1.0) -> None:
@@ -182,7 +185,7 @@ class GuidedSampler:
         self.align_yaw_above = float(align_yaw_above)
         self.align_yaw_candidates = int(align_yaw_candidates)
         self.align_yaw_every = max(1, int(align_yaw_every))
-        self.body_height = (float(body_height[0]), float(body_height[1]))
+        self.set_body_height(body_height)
         self.robust_k = float(robust_k)
         self.outlier_hypotheses = float(outlier_hypotheses)
         self.evidence_gain = float(evidence_gain)
@@ -197,6 +200,12 @@ class GuidedSampler:
             self.generator.seed()
         else:
             self.generator.manual_seed(int(seed))
+
+    def set_body_height(self, body_height: tuple[float, float] | None) -> None:
+        """``(stature_m, relative_sd)``, or None: the prior's training statures if recorded, else the default."""
+        if body_height is None:
+            body_height = getattr(self.prior, "body_height", None) or DEFAULT_BODY_HEIGHT
+        self.body_height = (float(body_height[0]), float(body_height[1]))
 
     def set_num_steps(self, num_steps: int) -> None:
         """Re-grid the scheduler (trailing; top truncated to alpha_bar >= min_alpha_bar when that is > 0)."""
