@@ -99,3 +99,27 @@ def test_hypotheses_take_the_body_height_prior_without_losing_their_2d_fit(prior
         assert 0.02 < np.std(np.log(heights)) < 0.06
         reproj = np.linalg.norm(cam.project(r.poses_camera.astype(np.float64)) - cam.project(pc), axis=-1)
         assert np.median(reproj) < 8.0  # the distance followed the size
+
+
+def test_a_detectors_gross_error_is_dropped_and_clean_joints_are_kept(prior: PosePrior) -> None:
+    cam, views = _pitched_views(prior, 15.0, n=3)
+    sampler = SamplerConfig().build(prior, seed=0)
+    off = SamplerConfig(outlier_drop_below=0.0).build(prior, seed=0)
+    for i, (pc, g) in enumerate(views):
+        kp = cam.project(pc)
+        clean = synthetic_observation(kp, np.random.default_rng(i), CLEAN)
+        assert sampler.sample(clean, cam, num_hypotheses=16, gravity=g).info["dropped_joints"] == []
+        wrong = kp.copy()  # the right wrist's peak out of the arm's reach (on someone else, say)
+        wrong[16] = kp[14] + [0.7 * (kp[:, 1].max() - kp[:, 1].min()), 0.0]
+        obs = synthetic_observation(wrong, np.random.default_rng(i), CLEAN)
+        r = sampler.sample(obs, cam, num_hypotheses=16, gravity=g)
+        assert r.info["dropped_joints"] == [16]
+        kept = off.sample(obs, cam, num_hypotheses=16, gravity=g)
+        assert "dropped_joints" not in kept.info
+        # without the false peak the rest of the body follows its own (right) peaks instead of reaching for it
+        reproj = [np.median(np.linalg.norm(cam.project(res.poses_camera.astype(np.float64))[:, :16] - kp[:16], axis=-1))
+                  for res in (r, kept)]
+        assert reproj[0] < 2.0 < 5.0 < reproj[1], reproj
+        best = [np.linalg.norm(res.poses_root_relative[:, :16] - (pc - pc[:1])[:16], axis=-1).mean(-1).min()
+                for res in (r, kept)]
+        assert best[0] < best[1], best

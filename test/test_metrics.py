@@ -38,6 +38,18 @@ def test_pa_mpjpe_removes_similarity_but_not_mpjpe() -> None:
     np.testing.assert_allclose(metrics.procrustes_align(pred, gt), gt, atol=1e-9)
 
 
+def test_n_mpjpe_removes_body_size_only() -> None:
+    rng = np.random.default_rng(1)
+    gt = random_pose(rng)
+    assert metrics.n_mpjpe(0.9 * gt + [1.0, 2.0, 3.0], gt) == pytest.approx(0.0, abs=1e-12)  # size and place
+    turned = gt @ rot(np.array([0.0, 1.0, 0.0]), 0.5).T
+    assert metrics.n_mpjpe(turned, gt) > 0.05  # a rotation stays an error
+    noisy = 1.1 * gt + rng.normal(0, 0.02, gt.shape)
+    batch = np.stack([noisy, gt])
+    n = metrics.n_mpjpe(batch, gt)
+    assert n.shape == (2,) and n[1] == pytest.approx(0.0) and n[0] < metrics.mpjpe(noisy, gt)
+
+
 def test_pa_mpjpe_excludes_reflections_and_is_batched() -> None:
     rng = np.random.default_rng(1)
     gt = np.stack([random_pose(rng) for _ in range(4)])

@@ -64,3 +64,17 @@ def test_repeats_average_runs_of_different_sampler_seeds(prior: PosePrior, peopl
     assert mean["per_category"][cat]["top_mm"] == pytest.approx(
         np.mean([r["per_category"][cat]["top_mm"] for r in runs]))
     assert "repeats" not in pb.average_runs(runs[:1])
+
+
+def test_error_budget_rows_separate_the_detector_errors(prior: PosePrior, people: np.ndarray, tmp_path) -> None:
+    from diffpose_ros.evaluation import error_budget as eb
+
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], "h36m", seed=4)
+    rows = ["noisy", "offsets-missing", "clean"]
+    results = eb.budget(lambda r: SamplerConfig().build(prior, seed=r), {"test": frames}, rows)
+    assert list(results) == rows
+    for r in results.values():
+        assert r["n_best_of_200_mm"] <= r["best_of_200_mm"] <= r["best_of_16_mm"]  # scale fit: never worse
+        assert 0 < r["depth_best_of_200_mm"] < 3 * r["best_of_200_mm"]
+    assert results["clean"]["best_of_16_mm"] < results["noisy"]["best_of_16_mm"]
+    assert "clean" in eb.table(results) and eb.plot(results, tmp_path / "b.png").stat().st_size > 10_000

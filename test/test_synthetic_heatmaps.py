@@ -76,3 +76,17 @@ def test_deterministic_and_usable_as_observation() -> None:
     obs = a[0].to_observation()
     assert observation_likelihood(obs) is not None
     assert obs.heatmap_peaks().shape == (17, 2)
+
+
+def test_offsets_missing_reports_the_gross_errors_as_missing_joints() -> None:
+    from diffpose_ros.evaluation.synthetic_heatmaps import noisy_heatmaps
+
+    kp = np.stack([np.linspace(100, 300, 17), np.linspace(50, 400, 17)], 1)
+    cfg = SyntheticConfig(offset_prob=0.4, drop_prob=0.0)
+    plain = noisy_heatmaps(kp, np.random.default_rng(3), cfg)
+    oracle = noisy_heatmaps(kp, np.random.default_rng(3), SyntheticConfig(offset_prob=0.4, drop_prob=0.0,
+                                                                           offsets_missing=True))
+    assert plain.offset.any() and plain.has.all()
+    np.testing.assert_array_equal(oracle.offset, plain.offset)  # the same draws ...
+    np.testing.assert_array_equal(oracle.has, ~plain.offset)  # ... with the displaced joints missing
+    np.testing.assert_array_equal(oracle.heat[oracle.has], plain.heat[oracle.has])

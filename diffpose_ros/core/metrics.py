@@ -67,6 +67,14 @@ def pa_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
     return mpjpe(pred, gt, align="procrustes")
 
 
+def n_mpjpe(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
+    """Scale-normalised MPJPE per pose ``[...]`` (metres): root-aligned, ``pred`` scaled by the factor that best
+    fits ``gt`` (least squares), so body-size errors drop out (Rhodin et al. 2018's N-MPJPE)."""
+    pred, gt = np.broadcast_arrays(root_align(np.asarray(pred, np.float64)), root_align(np.asarray(gt, np.float64)))
+    scale = (pred * gt).sum((-1, -2)) / np.maximum((pred * pred).sum((-1, -2)), 1e-12)
+    return np.linalg.norm(scale[..., None, None] * pred - gt, axis=-1).mean(-1)
+
+
 def best_of_m(hypotheses: np.ndarray, gt: np.ndarray, align: str = "root") -> np.ndarray:
     """Per-frame error of the best hypothesis: ``hypotheses [..., m, J, 3]``, ``gt [..., J, 3]`` -> ``[...]``."""
     gt = np.asarray(gt)[..., None, :, :]

@@ -69,12 +69,14 @@ def pose_category(take: str) -> str:
     return f"{source}/{words[0].lower() if words else 'other'}"
 
 
-def load_heldout(num: int, seed: int, sources: list[str] | None = None) -> tuple[np.ndarray, list[str]]:
-    """``num`` poses ``[num, 17, 3]`` (canonical, root-relative) from held-out takes, with their categories."""
+def load_heldout(num: int, seed: int, sources: list[str] | None = None, split: str = "test"
+                 ) -> tuple[np.ndarray, list[str]]:
+    """``num`` poses ``[num, 17, 3]`` (canonical, root-relative) from held-out takes (``split="train"``: from the
+    prior's training takes, to measure its generalisation gap), with their categories."""
     from ..prior.mocap import MocapConfig, load_pose_set
 
     cfg = MocapConfig(sources=sources) if sources else MocapConfig()
-    test = load_pose_set(cfg, progress=False).split("test")
+    test = load_pose_set(cfg, progress=False).split(split)
     rng = np.random.default_rng(seed)
     pick = np.sort(rng.choice(len(test.poses), size=min(num, len(test.poses)), replace=False))
     cats = [pose_category(test.takes[test.take_index[i]]) for i in pick]
@@ -141,16 +143,21 @@ def make_frames(poses: np.ndarray, categories: list[str], scene: str, seed: int)
     return frames
 
 
-def evaluate(sampler, frames: list[ProxyFrame], noise: str, gravity: str, ks: tuple[int, ...], m_node: int = 16
-             ) -> dict:
-    """Accuracy of ``sampler`` on ``frames``; see the module docstring.
+def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", gravity: str, ks: tuple[int, ...],
+             m_node: int = 16) -> dict:
+    """Accuracy of ``sampler`` on ``frames``; see the module docstring. ``noise``: ``"noisy"``, ``"clean"`` or a
+    synthetic detector of its own.
 
     Best-of-k uses a draw of k hypotheses (one per k); the top-weight hypothesis and the weighted mean come from the
-    draw of ``m_node`` hypotheses, exactly what the node publishes.
+    draw of ``m_node`` hypotheses, exactly what the node publishes. ``n_best_of_k`` scores the same draw
+    scale-normalised (N-MPJPE: body size errors removed), ``depth_best_of_k`` the best hypothesis's mean error along
+    the camera axis.
     """
-    synth = CLEAN if noise == "clean" else SyntheticConfig()
+    synth = noise if isinstance(noise, SyntheticConfig) else CLEAN if noise == "clean" else SyntheticConfig()
     best: dict[int, list] = {k: [] for k in ks}
     pa_best: dict[int, list] = {k: [] for k in ks}
+    n_best: dict[int, list] = {k: [] for k in ks}
+    depth_best: dict[int, list] = {k: [] for k in ks}
     node: dict[str, list] = {"top": [], "pa_top": [], "mean": [], "pa_mean": []}
     reproj, cats = [], []
     for fr in tqdm(frames, desc=f"{noise}/{gravity}", unit="frame", leave=False):
@@ -160,7 +167,10 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: str, gravity: str, ks: tu
         draws = {k: sampler.sample(obs, fr.camera, num_hypotheses=k, gravity=g) for k in sorted({*ks, m_node})}
         for k in ks:
             hyp = draws[k].poses_root_relative.astype(np.float64)
-            best[k].append(metrics.mpjpe(hyp, gt[None]).min())
+            errors = metrics.mpjpe(hyp, gt[None])
+            best[k].append(errors.min())
+            n_best[k].append(metrics.n_mpjpe(hyp, gt[None]).min())
+            depth_best[k].append(np.abs(hyp[int(np.argmin(errors)), :, 2] - gt[:, 2]).mean())
             pa_best[k].append(metrics.pa_mpjpe(hyp, np.broadcast_to(gt, hyp.shape)).min())
         r = draws[m_node]
         top = r.poses_root_relative[int(np.argmax(r.weights))].astype(np.float64)[None]
@@ -176,6 +186,8 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: str, gravity: str, ks: tu
     for k in ks:
         out[f"best_of_{k}_mm"] = 1000 * float(np.mean(best[k]))
         out[f"pa_best_of_{k}_mm"] = 1000 * float(np.mean(pa_best[k]))
+        out[f"n_best_of_{k}_mm"] = 1000 * float(np.mean(n_best[k]))
+        out[f"depth_best_of_{k}_mm"] = 1000 * float(np.mean(depth_best[k]))
     for name, vals in node.items():
         out[f"{name}_mm"] = 1000 * float(np.mean(vals))
     cat_arr = np.asarray(cats)

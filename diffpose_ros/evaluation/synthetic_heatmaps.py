@@ -38,6 +38,7 @@ class SyntheticConfig:
     offset_range: tuple[float, float] = (3.0, 8.0)
     swap_prob: float = 0.0  # per frame: left/right channels swapped
     drop_prob: float = 0.08  # per joint: no channel (occlusion)
+    offsets_missing: bool = False  # the gross errors come as missing joints (an oracle of outlier rejection)
     background: float = 0.03  # probability mass of the noisy background
     background_noise: float = 1.0  # std of the log-normal background speckle
     random_yaw: bool = True
@@ -144,6 +145,8 @@ def noisy_heatmaps(kp_true: np.ndarray, rng: np.random.Generator, cfg: Synthetic
         offset = offset | np.isin(np.arange(NUM_JOINTS), LEFT_JOINTS + RIGHT_JOINTS)
     heat = render_log_heatmaps(centres, sig, size, rng, cfg.background, cfg.background_noise)
     has = rng.random(NUM_JOINTS) >= cfg.drop_prob
+    if cfg.offsets_missing:
+        has &= ~offset
     heat[~has] = np.nan
     scores = np.where(has, np.clip(cfg.sigma_hm / sig, 0.0, 1.0), 0.0)
     return NoisyHeatmaps(heat, has, affine, centres, offset, scores, np.r_[lo, hi])

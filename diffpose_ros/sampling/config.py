@@ -34,6 +34,9 @@ class SamplerConfig:
     resample_every: int = 2
     single_guidance_above: float = 1.0  # 0.5: ~9 % faster, top-w ~1.5 mm worse over 3 seeds (see GuidedSampler)
     timestep_power: float = 1.0
+    outlier_drop_below: float = 0.2  # drop joints the hypotheses agree are a detector's gross errors (0 = off)
+    outlier_drop_sigma: float = 2.0
+    outlier_drop_max: int = 1
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""
