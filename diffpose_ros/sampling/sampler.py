@@ -387,10 +387,10 @@ class GuidedSampler:
                     if align:
                         turn, grp.trans = self._best_heading(x0g, grp.lik, camera, grp.solver, grp.rot)  # the prior
                         xg, eg, x0g = xg @ turn, eg @ turn, x0g @ turn  # is yaw-equivariant
+                    x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))  # what x0 may still move (m)
                     if t == check and r == 0:
-                        self._drop_outliers(x0g, grp, camera, float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t)))
+                        self._drop_outliers(x0g, grp, camera, x0_sd)
                     if scale > 0:
-                        x0_sd = float(prior.scale) * math.sqrt(1.0 - sched.alpha_bar(t))
                         iters = 1 if t / T >= self.single_guidance_above else self.guidance_iters
                         x0g, grp.trans = self._guide(x0g, grp.lik, camera, scale, grp.solver, grp.rot, grp.trans, x0_sd,
                                                      iters)
