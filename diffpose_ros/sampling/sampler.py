@@ -370,7 +370,8 @@ class GuidedSampler:
         t_vecs = {t: torch.full((P * m,), t, dtype=torch.long, device=self.device) for t in grid}
         resample = self.resample_every > 0 and m > 1 and inpainting is None
         # the step whose x0 is checked for a detector's gross errors (see outlier_drop_below)
-        check = next((t for t in grid if t / T < self.outlier_drop_below), None) if m > 2 and not inpainting else None
+        check = (next((t for t in grid if t / T < self.outlier_drop_below), None)
+                 if m > 2 and inpainting is None else None)
         for step, t in enumerate(grid):
             repeats = inpainting.resample_steps if inpainting is not None else 1
             for r in range(repeats):
@@ -642,9 +643,7 @@ class _Group:
         self.known_depth, self.depth_prior = known_depth, depth_prior
         if self.liks[0] is not None and camera is not None:
             self.lik = stack_likelihoods(self.liks)
-            targets, weights = zip(*(lik.targets() for lik in self.liks))
-            self.solver = RootTranslationSolver(torch.stack(targets), torch.stack(weights), camera,
-                                                depth_prior=depth_prior, known_depth=known_depth)
+            self.solver = self._translation_solver(camera)
         if any(r is not None for r in rots):
             ref = next(r for r in rots if r is not None)
             eye = torch.eye(3, dtype=ref.dtype, device=ref.device).expand_as(ref)
@@ -660,11 +659,15 @@ class _Group:
             return
         lik = self.lik
         lik.weights = lik.weights * (~drop).to(lik.weights.dtype).reshape(lik.weights.shape)
-        targets, weights = lik.targets()
         # the people without a dropped joint get the same solver as before; the next Gauss-Newton steps start from
         # the current translations either way
-        self.solver = RootTranslationSolver(targets.reshape(*drop.shape, 2), weights.reshape(drop.shape), camera,
-                                            depth_prior=self.depth_prior, known_depth=self.known_depth)
+        self.solver = self._translation_solver(camera)
+
+    def _translation_solver(self, camera: PinholeCamera) -> RootTranslationSolver:
+        """The people's root-translation solver from the stacked likelihood's targets and (current) weights."""
+        targets, weights = self.lik.targets()  # [G, 1, J, 2], [G, 1, J]
+        return RootTranslationSolver(targets.flatten(1, 2), weights.flatten(1), camera, depth_prior=self.depth_prior,
+                                     known_depth=self.known_depth)
 
     def take(self, batch: Tensor) -> Tensor:
         """This group's rows of a ``[P, m, ...]`` batch."""
