@@ -195,3 +195,13 @@ def test_cli_reports_known_and_unknown_gravity(tmp_path: Path) -> None:
     assert {r["config"]["gravity"] for r in results.values()} == {"known", "unknown"}
     assert results["known"]["config_key"] != results["unknown"]["config_key"]
     assert all(r["frames"] == 2 for r in results.values())
+    # a preset carries all of its sampler settings, not only the ones with their own flags
+    rc = main(["--data-3d", str(tmp_path / "d3.npz"), "--out", str(tmp_path / "acc"), "--subjects", "S9",
+               "--cameras", "0", "-m", "2", "--steps", "2", "--prior-weights", str(weights), "--gravity", "known",
+               "--preset", "accurate"])
+    assert rc == 0
+    from diffpose_ros.sampling.config import ACCURATE, DEFAULT
+
+    config = json.loads((tmp_path / "acc" / "results.json").read_text())["config"]
+    assert config["outlier_restart_below"] == ACCURATE.outlier_restart_below != DEFAULT.outlier_restart_below
+    assert results["known"]["config"]["outlier_restart_below"] == DEFAULT.outlier_restart_below

@@ -116,8 +116,10 @@ def test_constant_velocity_filter_follows_a_ramp_and_smooths_noise() -> None:
     assert np.abs(np.diff(out[20:], 2)).mean() < 0.4 * np.abs(np.diff(z[20:], 2)).mean()
 
 
-def test_warm_resampling_reports_which_start_each_hypothesis_continues(scenes, estimators) -> None:
-    """Warm starts are resampled too; ``info["ancestry"]`` names the init row each hypothesis descends from."""
+@pytest.mark.parametrize("rerun", [False, True])
+def test_warm_resampling_reports_which_start_each_hypothesis_continues(scenes, estimators, rerun: bool) -> None:
+    """Warm starts are resampled too; ``info["ancestry"]`` names the init row each hypothesis descends from (also
+    through a re-run after a dropped gross error)."""
     sampler = estimators["cold"].sampler
     f = scenes[1].frames(seed=6)[8]
     gt = f.poses_camera[0] - f.poses_camera[0, :1]
@@ -127,8 +129,21 @@ def test_warm_resampling_reports_which_start_each_hypothesis_continues(scenes, e
         turns.append(gt @ np.array([[c, 0.0, -s], [0.0, 1.0, 0.0], [s, 0.0, c]]))
     turns = np.stack(turns)
     init = turns[np.arange(sampler.num_hypotheses) % 4]
-    r = sampler.sample(f.observations[0], CAMERA, init=init, init_strength=0.3,
-                       generator=torch.Generator().manual_seed(0))
+    obs = f.observations[0]
+    if rerun:  # the right wrist's peak far off: the drop removes it and the late steps run again
+        from diffpose_ros.evaluation.h36m_observations import synthetic_observation
+        from diffpose_ros.evaluation.proxy_benchmark import CLEAN
+
+        kp = CAMERA.project(f.poses_camera[0])
+        kp[16] = kp[14] + [0.7 * (kp[:, 1].max() - kp[:, 1].min()), 0.0]
+        obs = synthetic_observation(kp, np.random.default_rng(0), CLEAN)
+    before = sampler.outlier_restart_below
+    sampler.outlier_restart_below = 0.5 if rerun else 0.0
+    try:
+        r = sampler.sample(obs, CAMERA, init=init, init_strength=0.3, generator=torch.Generator().manual_seed(0))
+    finally:
+        sampler.outlier_restart_below = before
+    assert r.info.get("restarted", False) == rerun
     anc = r.info["ancestry"]
     assert anc.shape == (sampler.num_hypotheses,) and anc.min() >= 0 and anc.max() < sampler.num_hypotheses
     nearest = np.linalg.norm(r.poses_root_relative[:, None] - turns[None], axis=-1).mean(-1).argmin(1)
