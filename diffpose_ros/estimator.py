@@ -33,7 +33,8 @@ class EstimatorConfig:
     eta: float = SAMPLER.eta
     resample_every: int = SAMPLER.resample_every  # resample the hypotheses every n-th step (0 = off)
     # a person whose gross detector error was dropped re-runs from t/T < this without it (0 = off; ~1.2x time)
-    outlier_restart_below: float = SAMPLER.outlier_restart_below
+    restart_below: float = SAMPLER.restart_below
+    restart_all: bool = SAMPLER.restart_all  # with restart_below: everyone re-runs (restart sampling; ~1.45x time)
     # stature (m) of the people seen; < 0: the prior's training statures if it records them, else 1.70 m +- 4 %;
     # 0: the prior's own sizes
     body_height: float = -1.0
@@ -78,7 +79,8 @@ class EstimatorConfig:
         """The sampler settings: the shared defaults with this configuration's overrides."""
         return SAMPLER.with_(num_hypotheses=self.num_hypotheses, num_steps=self.num_steps,
                              guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
-                             resample_every=self.resample_every, outlier_restart_below=self.outlier_restart_below,
+                             resample_every=self.resample_every, restart_below=self.restart_below,
+                             restart_all=self.restart_all,
                              body_height=self.body_height_prior(),
                              tilt_prior_deg=tuple(self.tilt_prior_deg))
 
@@ -91,7 +93,7 @@ class EstimatorConfig:
 PARAM_FIELDS = {
     "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
     "guidance_scale": "guidance_scale", "guidance_iters": "guidance_iters", "eta": "eta",
-    "resample_every": "resample_every", "outlier_restart_below": "outlier_restart_below",
+    "resample_every": "resample_every", "restart_below": "restart_below", "restart_all": "restart_all",
     "prior_weights": "prior_weights", "detector.model": "detector_model",
     "detector.model_dir": "detector_model_dir",
     "detector.person_detector": "person_detector",
@@ -111,7 +113,7 @@ PARAM_FIELDS = {
 }
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
-                         "resample_every", "outlier_restart_below",
+                         "resample_every", "restart_below", "restart_all",
                          "max_people", "min_detection_score", "min_presence", "min_joint_score",
                          "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity",
                          "min_person_px"})
@@ -191,7 +193,7 @@ class PoseEstimator:
         s = self.sampler
         s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
         s.eta, s.min_score, s.resample_every = c.eta, c.min_joint_score, c.resample_every
-        s.outlier_restart_below = c.outlier_restart_below
+        s.restart_below, s.restart_all = c.restart_below, c.restart_all
         s.set_body_height(c.body_height_prior())
         s.tilt_prior_deg = tuple(c.tilt_prior_deg)
         if "num_steps" in changes:

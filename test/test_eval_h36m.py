@@ -203,5 +203,5 @@ def test_cli_reports_known_and_unknown_gravity(tmp_path: Path) -> None:
     from diffpose_ros.sampling.config import ACCURATE, DEFAULT
 
     config = json.loads((tmp_path / "acc" / "results.json").read_text())["config"]
-    assert config["outlier_restart_below"] == ACCURATE.outlier_restart_below != DEFAULT.outlier_restart_below
-    assert results["known"]["config"]["outlier_restart_below"] == DEFAULT.outlier_restart_below
+    assert config["restart_below"] == ACCURATE.restart_below != DEFAULT.restart_below
+    assert results["known"]["config"]["restart_below"] == DEFAULT.restart_below

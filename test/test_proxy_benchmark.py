@@ -78,3 +78,16 @@ def test_error_budget_rows_separate_the_detector_errors(prior: PosePrior, people
         assert 0 < r["depth_best_of_200_mm"] < 3 * r["best_of_200_mm"]
     assert results["clean"]["best_of_16_mm"] < results["noisy"]["best_of_16_mm"]
     assert "clean" in eb.table(results) and eb.plot(results, tmp_path / "b.png").stat().st_size > 10_000
+
+
+def test_sampler_settings_parse_from_text() -> None:
+    base = SamplerConfig()
+    c = SamplerConfig.from_strings({"restart_all": "false", "restart_below": "0.5", "tilt_prior_deg": "0,25",
+                                    "num_steps": "8"})
+    assert (c.restart_all, c.restart_below, c.tilt_prior_deg, c.num_steps) == (False, 0.5, (0.0, 25.0), 8)
+    assert SamplerConfig.from_strings({"restart_all": "True"}).restart_all is True
+    assert SamplerConfig.from_strings({}) == base
+    with pytest.raises(ValueError, match="true or false"):
+        SamplerConfig.from_strings({"restart_all": "maybe"})
+    with pytest.raises(ValueError, match="unknown sampler setting"):
+        SamplerConfig.from_strings({"restart_everyone": "1"})

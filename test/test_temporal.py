@@ -137,12 +137,12 @@ def test_warm_resampling_reports_which_start_each_hypothesis_continues(scenes, e
         kp = CAMERA.project(f.poses_camera[0])
         kp[16] = kp[14] + [0.7 * (kp[:, 1].max() - kp[:, 1].min()), 0.0]
         obs = synthetic_observation(kp, np.random.default_rng(0), CLEAN)
-    before = sampler.outlier_restart_below
-    sampler.outlier_restart_below = 0.5 if rerun else 0.0
+    before = sampler.restart_below
+    sampler.restart_below = 0.5 if rerun else 0.0
     try:
         r = sampler.sample(obs, CAMERA, init=init, init_strength=0.3, generator=torch.Generator().manual_seed(0))
     finally:
-        sampler.outlier_restart_below = before
+        sampler.restart_below = before
     assert r.info.get("restarted", False) == rerun
     anc = r.info["ancestry"]
     assert anc.shape == (sampler.num_hypotheses,) and anc.min() >= 0 and anc.max() < sampler.num_hypotheses

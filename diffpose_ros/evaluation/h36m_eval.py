@@ -59,7 +59,8 @@ class H36MEvalConfig:
     guidance_scale: float = SAMPLER.guidance_scale
     guidance_iters: int = SAMPLER.guidance_iters
     eta: float = SAMPLER.eta
-    outlier_restart_below: float = SAMPLER.outlier_restart_below
+    restart_below: float = SAMPLER.restart_below
+    restart_all: bool = SAMPLER.restart_all
     gravity: str = "known"  # known: from the camera extrinsics; unknown: the sampler's tilt prior
     seed: int = 0
     prior_weights: str = ""
@@ -80,7 +81,7 @@ class H36MEvalConfig:
         return EstimatorConfig(device=self.device, seed=self.seed, num_hypotheses=self.num_hypotheses,
                                num_steps=self.num_steps, guidance_scale=self.guidance_scale,
                                guidance_iters=self.guidance_iters, eta=self.eta, prior_weights=self.prior_weights,
-                               outlier_restart_below=self.outlier_restart_below)
+                               restart_below=self.restart_below, restart_all=self.restart_all)
 
 
 def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEstimator, source=None,
@@ -243,7 +244,7 @@ def main(argv: "list[str] | None" = None) -> int:
             num_steps=pick(args.steps, preset.num_steps), guidance_scale=pick(args.guidance_scale,
                                                                                preset.guidance_scale),
             guidance_iters=pick(args.guidance_iters, preset.guidance_iters), eta=pick(args.eta, preset.eta),
-            outlier_restart_below=preset.outlier_restart_below,
+            restart_below=preset.restart_below, restart_all=preset.restart_all,
             gravity=gravity, seed=args.seed, prior_weights=args.prior_weights, device=args.device,
             keypoint_sigma_px=args.keypoint_sigma_px)
         out = args.out / gravity if len(args.gravity) > 1 else args.out

@@ -65,9 +65,11 @@ PARAMS: tuple[Param, ...] = (
     Param("resample_every", SAMPLER.resample_every, "resample the hypotheses by their weights (2D fit and the "
           "prior's plausibility) after every n-th denoising step; 0 = off (~20 % faster cold frames, less accurate)",
           *_range(0, 1000), live=True),
-    Param("outlier_restart_below", SAMPLER.outlier_restart_below, "a person whose detector's gross error the "
-          "sampler dropped re-runs the steps from t/T below this without it (0 = off; 0.5: best-of-16 ~4 % better, "
-          "~1.2x the sampling time)", *_range(0.0, 1.0), live=True),
+    Param("restart_below", SAMPLER.restart_below, "after the sampler's gross-error drop step, a person who lost a "
+          "joint there re-runs the steps from t/T below this without it (0 = off; 0.5: ~1.2x the sampling time)",
+          *_range(0.0, 1.0), live=True),
+    Param("restart_all", SAMPLER.restart_all, "with restart_below, everyone re-runs (restart sampling; 0.5 and true "
+          "= the accurate preset: best-of-16 ~5 % better, ~1.45x the sampling time)", live=True),
     Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
           *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
