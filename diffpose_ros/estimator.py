@@ -34,7 +34,7 @@ class EstimatorConfig:
     resample_every: int = SAMPLER.resample_every  # resample the hypotheses every n-th step (0 = off)
     # a person whose gross detector error was dropped re-runs from t/T < this without it (0 = off; ~1.2x time)
     restart_below: float = SAMPLER.restart_below
-    restart_all: bool = SAMPLER.restart_all  # with restart_below: everyone re-runs (restart sampling; ~1.4x time)
+    restart_all: bool = SAMPLER.restart_all  # with restart_below: everyone re-runs (restart sampling; ~1.4-1.5x time)
     # stature (m) of the people seen; < 0: the prior's training statures if it records them, else 1.70 m +- 4 %;
     # 0: the prior's own sizes
     body_height: float = -1.0

@@ -91,3 +91,21 @@ def test_sampler_settings_parse_from_text() -> None:
         SamplerConfig.from_strings({"restart_all": "maybe"})
     with pytest.raises(ValueError, match="unknown sampler setting"):
         SamplerConfig.from_strings({"restart_everyone": "1"})
+
+
+def test_sampler_cost_times_variants_side_by_side_and_counts_reruns(prior: PosePrior, people: np.ndarray) -> None:
+    from diffpose_ros.evaluation import sampler_cost as sc
+
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], "h36m", seed=1)[:2]
+    variants = {v: sc.parse_variant(v) for v in ("default", "accurate", "default:num_steps=6,restart_all=true")}
+    assert variants["default:num_steps=6,restart_all=true"].num_steps == 6
+    out = sc.measure(prior, variants, frames, repeats=1)
+    assert out["calls_per_variant"] == 2
+    rows = out["variants"]
+    assert rows["default"]["mean_ratio"] == 1.0 and rows["default"]["rerun_share"] == 0.0
+    assert rows["accurate"]["rerun_share"] == 1.0  # everyone re-runs after the drop step
+    assert all(r["min_ms"] > 0 for r in rows.values())
+    assert len(sc.table(out).splitlines()) == 4
+    for bad in ("slow", "default:num_steps", "default:nonsense=1"):
+        with pytest.raises(ValueError):
+            sc.parse_variant(bad)

@@ -69,7 +69,7 @@ PARAMS: tuple[Param, ...] = (
           "joint there re-runs the steps from t/T below this without it (0 = off; 0.5: ~1.2x the sampling time)",
           *_range(0.0, 1.0), live=True),
     Param("restart_all", SAMPLER.restart_all, "with restart_below, everyone re-runs (restart sampling; 0.5 and true "
-          "= the accurate preset: best-of-16 ~5 % better, ~1.4x the sampling time)", live=True),
+          "= the accurate preset: best-of-16 ~5 % better, ~1.4-1.5x the sampling time)", live=True),
     Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
           *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),

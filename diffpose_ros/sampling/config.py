@@ -38,7 +38,7 @@ class SamplerConfig:
     outlier_drop_sigma: float = 2.0
     outlier_drop_max: int = 1
     restart_below: float = 0.0  # after the drop step, re-run from t/T < this (0 = off): who lost a joint to the drop,
-    restart_all: bool = False  # or everyone (restart sampling; ~1.4x the time, 1.2x for the first)
+    restart_all: bool = False  # or everyone (restart sampling; ~1.4-1.5x the time, 1.2x for the first)
 
     def build(self, prior, seed: int | None = 0, **extra: Any):
         """A :class:`.sampler.GuidedSampler` with these settings (``extra`` passes any other keyword)."""
@@ -76,5 +76,5 @@ class SamplerConfig:
 
 DEFAULT = SamplerConfig()
 FAST = SamplerConfig(num_steps=6, guidance_iters=1)
-ACCURATE = SamplerConfig(restart_below=0.5, restart_all=True)  # ~1.4x the default's time (see README)
+ACCURATE = SamplerConfig(restart_below=0.5, restart_all=True)  # ~1.4-1.5x the default's time (see README)
 PRESETS = {"default": DEFAULT, "fast": FAST, "accurate": ACCURATE}

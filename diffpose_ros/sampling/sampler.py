@@ -157,7 +157,7 @@ class GuidedSampler:
             ~1.2x the time (half the people re-run half the steps). 0 = off (default).
         restart_all: with ``restart_below``, everyone re-runs, dropped joint or not (restart sampling, Xu et al.
             2023: the re-noising contracts what the first pass got wrong): 54.9 / 41.4 / 30.1 / 70.2 on the same
-            proxy, clean maps 35.8 / 24.9 / 17.9 / 47.3 (vs 37.0 / 24.9 / 18.1 / 48.2), for ~1.4x the time. With
+            proxy, clean maps 35.8 / 24.9 / 17.9 / 47.3 (vs 37.0 / 24.9 / 18.1 / 48.2), for ~1.4-1.5x the time. With
             ``restart_below=0.5`` the ``accurate`` preset.
         resample_every: after the guidance of every n-th step (steps n-1, 2n-1, ...) the hypotheses are resampled
             (systematic resampling) by their weights without the crowding term: poses that explain the 2D badly or
