@@ -363,8 +363,8 @@ class GuidedSampler:
     def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None, gens: list,
              inpainting: Inpainting | None, rots: list, inits: list | None = None, init_strength: float = 0.3,
              resume: "_Resume | None" = None) -> list[SampleResult]:
-        """Sample ``P = len(liks)`` people side by side; ``resume`` re-runs people whose gross errors were dropped
-        (see ``restart_below``) from a grid step with their saved x0."""
+        """Sample ``P = len(liks)`` people side by side; ``resume`` re-runs people from a grid step with the x0 saved
+        at the gross-error drop step (see ``restart_below``)."""
         prior, sched = self.prior, self.scheduler
         T = sched.num_train_timesteps
         P = len(liks)
@@ -473,14 +473,15 @@ class GuidedSampler:
                     res.info["dropped_joints"] = torch.nonzero(grp.dropped[g]).flatten().tolist()
                 results[p] = res
         if saved:
-            self._rerun_dropped(results, saved, states, liks, camera, m, known_depth, gens, restart,
-                                grid.index(check) + 1, warm is not None)
+            self._rerun(results, saved, states, liks, camera, m, known_depth, gens, restart, grid.index(check) + 1,
+                        warm is not None)
         return results
 
-    def _rerun_dropped(self, results: list, saved: dict, states: dict, liks: list, camera: PinholeCamera, m: int,
-                       known_depth: float | None, gens: list, start: int, steps_before: int, warm: bool) -> None:
-        """Re-run the people who lost a joint to the gross-error drop from grid index ``start`` into ``results``
-        (``saved``: person -> x0, rotation, dropped joints, ancestry; ``states``: their generators' states then)."""
+    def _rerun(self, results: list, saved: dict, states: dict, liks: list, camera: PinholeCamera, m: int,
+               known_depth: float | None, gens: list, start: int, steps_before: int, warm: bool) -> None:
+        """Re-run the people saved at the gross-error drop step (who lost a joint there, or everyone with
+        ``restart_all``) from grid index ``start`` into ``results`` (``saved``: person -> x0, rotation, dropped
+        joints, ancestry; ``states``: their generators' states then)."""
         again = sorted(saved)
         if len({id(g) for g in gens}) == len(gens):  # own generators: results independent of the others
             for p in again:
@@ -687,8 +688,8 @@ class GuidedSampler:
 
 @dataclass
 class _Resume:
-    """A re-run after the gross-error drop: its first grid index, per person the saved x0 ``[m, J, 3]`` (model
-    space, level frame) and the dropped joints ``[P, J]``."""
+    """A re-run after the gross-error drop step: its first grid index, per person the saved x0 ``[m, J, 3]``
+    (model space, level frame) and the dropped joints ``[P, J]``."""
 
     start: int
     x0: list
