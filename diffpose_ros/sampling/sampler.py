@@ -377,7 +377,7 @@ class GuidedSampler:
             return torch.cat([torch.randn((m, NUM_JOINTS, 3), generator=g, device=self.device) for g in gens])
 
         x = noise()
-        grid = sched.timesteps.tolist()
+        full_grid = grid = sched.timesteps.tolist()
         start, warm = self._warm_start(inits, rots, m, init_strength) if resume is None else (resume.start, resume.x0)
         phase = 0 if resume is None else start  # a re-run keeps the grid's step numbers (resampling, heading search)
         if warm is not None:
@@ -392,11 +392,11 @@ class GuidedSampler:
         # the step whose x0 is checked for a detector's gross errors (see outlier_drop_below)
         check = (next((t for t in grid if t / T < self.outlier_drop_below), None)
                  if m > 2 and inpainting is None else None)
-        restart = (next((i for i, t in enumerate(sched.timesteps.tolist()) if t / T < self.restart_below), None)
+        restart = (next((i for i, t in enumerate(full_grid) if t / T < self.restart_below), None)
                    if resume is None and check is not None and self.restart_below > 0 else None)
         if restart is not None:  # a warm start re-runs its own steps at most; nothing to re-run after the drop step
             restart = max(restart, start)
-            restart = restart if restart < sched.timesteps.tolist().index(check) else None
+            restart = restart if restart < full_grid.index(check) else None
         saved: dict = {}  # person -> (x0 [m, J, 3], rotation or None, dropped [J], ancestry or None) to re-run
         states: dict = {}  # person -> their generator's state when the re-run branched off
         for step, t in enumerate(grid, start=phase):
@@ -453,8 +453,8 @@ class GuidedSampler:
                     x = torch.where(mask, sched.add_noise(known, fresh, prev_t), x)
                 if r + 1 < repeats and prev_t >= 0:
                     x = sched.renoise(x, t, prev_t, torch.randn(x.shape, generator=gens[0], device=self.device))
-            for p in saved:  # a re-run draws as if this pass had stopped here (as it does for one person)
-                states.setdefault(p, gens[p].get_state())
+            for p in saved.keys() - states.keys():  # a re-run draws as if this pass had stopped here (as it does
+                states[p] = gens[p].get_state()  # for one person)
             if len(saved) == P:  # everyone re-runs: the rest of this pass would be discarded
                 break
         if inpainting is not None:
