@@ -91,6 +91,9 @@ def test_sampler_settings_parse_from_text() -> None:
         SamplerConfig.from_strings({"restart_all": "maybe"})
     with pytest.raises(ValueError, match="unknown sampler setting"):
         SamplerConfig.from_strings({"restart_everyone": "1"})
+    assert SamplerConfig.from_strings({"restart_refine": "3"}).restart_refine == 3
+    with pytest.raises(ValueError, match="restart_refine"):
+        SamplerConfig.from_strings({"restart_refine": "0"}).build(None)
 
 
 def test_sampler_cost_times_variants_side_by_side_and_counts_reruns(prior: PosePrior, people: np.ndarray) -> None:

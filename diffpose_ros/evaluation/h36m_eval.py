@@ -61,6 +61,7 @@ class H36MEvalConfig:
     eta: float = SAMPLER.eta
     restart_below: float = SAMPLER.restart_below
     restart_all: bool = SAMPLER.restart_all
+    restart_refine: int = SAMPLER.restart_refine
     gravity: str = "known"  # known: from the camera extrinsics; unknown: the sampler's tilt prior
     seed: int = 0
     prior_weights: str = ""
@@ -81,7 +82,8 @@ class H36MEvalConfig:
         return EstimatorConfig(device=self.device, seed=self.seed, num_hypotheses=self.num_hypotheses,
                                num_steps=self.num_steps, guidance_scale=self.guidance_scale,
                                guidance_iters=self.guidance_iters, eta=self.eta, prior_weights=self.prior_weights,
-                               restart_below=self.restart_below, restart_all=self.restart_all)
+                               restart_below=self.restart_below, restart_all=self.restart_all,
+                               restart_refine=self.restart_refine)
 
 
 def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEstimator, source=None,
@@ -244,7 +246,7 @@ def main(argv: "list[str] | None" = None) -> int:
             num_steps=pick(args.steps, preset.num_steps), guidance_scale=pick(args.guidance_scale,
                                                                                preset.guidance_scale),
             guidance_iters=pick(args.guidance_iters, preset.guidance_iters), eta=pick(args.eta, preset.eta),
-            restart_below=preset.restart_below, restart_all=preset.restart_all,
+            restart_below=preset.restart_below, restart_all=preset.restart_all, restart_refine=preset.restart_refine,
             gravity=gravity, seed=args.seed, prior_weights=args.prior_weights, device=args.device,
             keypoint_sigma_px=args.keypoint_sigma_px)
         out = args.out / gravity if len(args.gravity) > 1 else args.out

@@ -70,6 +70,9 @@ PARAMS: tuple[Param, ...] = (
           *_range(0.0, 1.0), live=True),
     Param("restart_all", SAMPLER.restart_all, "with restart_below, everyone re-runs (restart sampling; 0.5 and true "
           "= the accurate preset: best-of-16 ~5 % better, ~1.4-1.5x the sampling time)", live=True),
+    Param("restart_refine", SAMPLER.restart_refine, "the re-run's denoising steps per main-grid step it repeats "
+          "(2 with restart_below 0.5 and restart_all true = the accurate preset, ~2x the sampling time)",
+          *_range(1, 8), live=True),
     Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
           *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),

@@ -138,27 +138,38 @@ class GuidedSampler:
             ``plausibility_timesteps``, the same noise for every hypothesis, so the ranking is not a lottery). Among
             poses that fit the 2D alike it picks the plausible depth order (proxy, noisy maps: highest-weight
             hypothesis 89 -> 80 mm; one extra network pass). 0 = off.
-        outlier_drop_below: once, at the first step with ``t / T <`` this, joints whose heatmap peak lies more than
-            ``outlier_drop_sigma`` sigmas from the median hypothesis's projection (each hypothesis's x0, placed by
-            the translation solve; sigma: the peak's spread and half of what x0 may still move) are dropped from
-            the evidence for the rest of the sampling and from the weights: by then the hypotheses agree on where
-            the body is, and a detector's gross error (a peak on the wrong limb or person) stands out from the
-            consensus instead of dragging the last steps and the weights toward it. At most ``outlier_drop_max``
-            joints per person, the farthest first (a wrist peak out of reach also pulls the elbow and shoulder
-            off theirs; 3 gave the same proxy numbers); the result's ``info["dropped_joints"]`` lists them. Proxy
-            (320 views, 3 seeds; noisy maps): best-of-16 58.8 -> 57.9 mm, best-of-200 43.5 -> 42.5, PA 31.8 ->
-            31.1, highest-weight 75.0 -> 73.4; clean maps unchanged (best-of-200 24.9). 0 = off.
+        outlier_drop_below: once, at the first step with ``t / T <`` this, joints whose heatmap peak the hypotheses
+            agree a detector got grossly wrong are dropped from the evidence for the rest of the sampling and from
+            the weights: by then the hypotheses agree on where the body is, and a detector's gross error (a peak on
+            the wrong limb or person) stands out from the consensus instead of dragging the last steps and the
+            weights toward it. The test is a predictive check: the peak's distance from the hypotheses' median
+            projection of the joint (each x0 placed by the translation solve) over ``outlier_drop_sigma`` times
+            the root of the peak's spread, half of what x0 may still move and the hypotheses' own spread of that
+            joint, all squared. The last term matters: wrists and ankles spread more than hips, and with one scale
+            for all (previous rule, 2 sigmas, one joint) a normal wrist miss looked like a hip's gross error while
+            displaced ankles went unseen. At most ``outlier_drop_max`` joints per person, the farthest first (a
+            wrist peak out of reach also pulls the elbow and shoulder off theirs); the result's
+            ``info["dropped_joints"]`` lists them. Proxy (320 views, 3 seeds; noisy maps; best-of-16 / best-of-200 /
+            PA / highest-weight): no drop 58.8 / 43.5 / 31.8 / 75.0 mm, previous rule 57.9 / 42.5 / 31.1 / 73.4
+            (57 % of the displaced joints found, 49 correct ones dropped), this one at 1.5 sigmas, 2 joints 57.3 /
+            42.2 / 30.9 / 72.6 (76 %, 84); clean maps unchanged (best-of-200 24.9). 0 = off.
         restart_below: a person who lost a joint to that drop runs the steps from the first one with
             ``t / T <`` this again: the drop step's guided x0 is re-noised to that timestep and denoised without
             the joint, because by the drop the false peak has pulled every other joint for most of the steps
             (dropping the true gross errors at the drop step recovers a third of what they cost, re-running from
-            t / T = 0.5 all of it). ``info["restarted"]`` tells. Proxy (320 views, 3 seeds, noisy maps) at 0.5:
-            best-of-16 57.9 -> 55.7 mm, best-of-200 42.5 -> 41.7, PA 31.1 -> 30.5, highest-weight 73.4 -> 71.6, for
-            ~1.2x the time (half the people re-run half the steps). 0 = off (default).
+            t / T = 0.5 all of it). ``info["restarted"]`` tells. Proxy (previous drop rule; 320 views, 3 seeds,
+            noisy maps) at 0.5: best-of-16 57.9 -> 55.7 mm, best-of-200 42.5 -> 41.7, PA 31.1 -> 30.5,
+            highest-weight 73.4 -> 71.6, for ~1.2x the time (half the people re-run half the steps). 0 = off
+            (default).
         restart_all: with ``restart_below``, everyone re-runs, dropped joint or not (restart sampling, Xu et al.
-            2023: the re-noising contracts what the first pass got wrong): 54.9 / 41.4 / 30.1 / 70.2 on the same
-            proxy, clean maps 35.8 / 24.9 / 17.9 / 47.3 (vs 37.0 / 24.9 / 18.1 / 48.2), for ~1.4-1.5x the time. With
-            ``restart_below=0.5`` the ``accurate`` preset.
+            2023: the re-noising contracts what the first pass got wrong). Same proxy, previous drop rule: 54.9 /
+            41.4 / 30.1 / 70.2, clean maps 35.8 / 24.9 / 17.9 / 47.3; with the current rule 54.3 / 40.7 / 29.7 /
+            69.7. ~1.4-1.5x the time.
+        restart_refine: the re-run takes this many steps for each main-grid step it repeats (a trailing grid from
+            the same timestep, the same guidance per step, ending on the main grid's resampling parity). At 2 with
+            ``restart_all`` and ``restart_below=0.5`` (the ``accurate`` preset): 53.0 / 40.2 / 29.0 / 69.1, clean
+            maps 35.0 / 25.1 / 18.0 / 46.2, for ~2x the default's time; 3: 56.3 / 41.7 / 30.4 / 72.4 (previous
+            rule); the same 5 steps with 1.5x the guidance instead: 56.1 / 42.4 / 31.1 / 70.7. 1 = the main grid.
         resample_every: after the guidance of every n-th step (steps n-1, 2n-1, ...) the hypotheses are resampled
             (systematic resampling) by their weights without the crowding term: poses that explain the 2D badly or
             that the prior finds unlikely are replaced by copies of good ones, which the next steps' noise makes
@@ -181,8 +192,10 @@ class GuidedSampler:
                  robust_k: float = 2.0, outlier_hypotheses: float = 0.5, evidence_gain: float = 2.0,
                  plausibility_weight: float = 0.03, plausibility_timesteps: tuple[int, ...] = (30, 100),
                  resample_every: int = 2, single_guidance_above: float = 1.0, timestep_power: float = 1.0,
-                 outlier_drop_below: float = 0.2, outlier_drop_sigma: float = 2.0, outlier_drop_max: int = 1,
-                 restart_below: float = 0.0, restart_all: bool = False) -> None:
+                 outlier_drop_below: float = 0.2, outlier_drop_sigma: float = 1.5, outlier_drop_max: int = 2,
+                 restart_below: float = 0.0, restart_all: bool = False, restart_refine: int = 1) -> None:
+        if int(restart_refine) < 1:
+            raise ValueError(f"restart_refine must be >= 1, got {restart_refine}")
         self.prior = prior
         self.scheduler = DDIMScheduler(prior.alphas_cumprod.detach().cpu(), "trailing", clip_sample)
         self.min_alpha_bar = float(min_alpha_bar)
@@ -223,6 +236,8 @@ class GuidedSampler:
         self.outlier_drop_max = int(outlier_drop_max)
         self.restart_below = float(restart_below)
         self.restart_all = bool(restart_all)
+        self.restart_refine = int(restart_refine)
+        self._restart_schedulers: dict[tuple[int, int], DDIMScheduler] = {}
         self.generator = torch.Generator(device=self.device)
         if seed is None:
             self.generator.seed()
@@ -365,7 +380,8 @@ class GuidedSampler:
              resume: "_Resume | None" = None) -> list[SampleResult]:
         """Sample ``P = len(liks)`` people side by side; ``resume`` re-runs people from a grid step with the x0 saved
         at the gross-error drop step (see ``restart_below``)."""
-        prior, sched = self.prior, self.scheduler
+        prior = self.prior
+        sched = self.scheduler if resume is None else resume.scheduler
         T = sched.num_train_timesteps
         P = len(liks)
         groups = self._groups(liks, camera, known_depth, rots)
@@ -379,7 +395,7 @@ class GuidedSampler:
         x = noise()
         full_grid = grid = sched.timesteps.tolist()
         start, warm = self._warm_start(inits, rots, m, init_strength) if resume is None else (resume.start, resume.x0)
-        phase = 0 if resume is None else start  # a re-run keeps the grid's step numbers (resampling, heading search)
+        phase = 0 if resume is None else resume.phase  # a re-run keeps the main grid's step parity (resampling)
         if warm is not None:
             x = torch.cat([sched.add_noise(w, x[p * m:(p + 1) * m], grid[start]) for p, w in enumerate(warm)])
         if inpainting is not None:
@@ -427,7 +443,7 @@ class GuidedSampler:
                         idx, error = self._resample_index(x0g, grp, camera, [gens[p] for p in grp.people])
                         # after the last step the samples are these x0 (alpha_bar 1, no noise; unless clipped):
                         # the final weights reuse their denoising error
-                        clip = self.scheduler.clip_sample
+                        clip = sched.clip_sample
                         last = step == len(grid) - 1 and (clip is None or bool((x0g.abs() <= clip).all()))
                         grp.final_error = error if last else None
                         xg, eg, x0g = (_gather(v, idx) for v in (xg, eg, x0g))
@@ -486,9 +502,20 @@ class GuidedSampler:
         if len({id(g) for g in gens}) == len(gens):  # own generators: results independent of the others
             for p in again:
                 gens[p].set_state(states[p])
+        sched, phase = self.scheduler, start
+        if self.restart_refine > 1:  # a finer grid from the same timestep, the same guidance per step
+            n = self.restart_refine * (self.num_steps - start)
+            t_restart = int(self.scheduler.timesteps[start])
+            sched = self._restart_schedulers.get((t_restart, n))
+            if sched is None:
+                sched = DDIMScheduler(self.scheduler.alphas_cumprod, "trailing", self.scheduler.clip_sample)
+                sched.set_timesteps(n, t_restart)
+                self._restart_schedulers[(t_restart, n)] = sched
+            start, phase = 0, self.num_steps - n  # ends on the main grid's step parity: the last step resamples
         rerun = self._run([liks[p] for p in again], camera, m, known_depth, [gens[p] for p in again], None,
                           [saved[p][1] for p in again], resume=_Resume(
-                              start, [saved[p][0] for p in again], torch.stack([saved[p][2] for p in again])))
+                              sched, start, phase, [saved[p][0] for p in again],
+                              torch.stack([saved[p][2] for p in again])))
         for p, res in zip(again, rerun):
             res.info.update(restarted=True, steps_run=steps_before + res.info["steps_run"], warm_start=warm)
             before = saved[p][3]  # the re-run's rows descend from the saved ones, which descend from the start
@@ -589,11 +616,15 @@ class GuidedSampler:
         placed = _to_camera(pose - pose[..., :1, :], grp.rot)
         placed = placed + grp.solver(placed)[..., None, :]
         targets, weights = grp.lik.targets()
-        # the miss in units of the peak's spread plus half of what x0 may still move (px): with the spread alone,
-        # sharp maps flagged joints the last steps still fit (clean proxy maps: best-of-200 24.9 -> 25.2 mm)
-        tau2 = (0.5 * camera.fx * x0_sd / placed[..., :1, 2].clamp_min(0.1)) ** 2
-        d2 = ((camera.project(placed) - targets) ** 2).sum(-1) / (grp.lik.variance_px() + tau2)  # [G, m, J]
-        z = d2.median(dim=1).values.sqrt()  # [G, J]: the median hypothesis's miss
+        proj = camera.project(placed)  # [G, m, J, 2]
+        centre = proj.median(dim=1).values  # [G, J, 2]: where the hypotheses put each joint
+        spread2 = ((proj - centre[:, None]) ** 2).sum(-1).median(dim=1).values  # [G, J]: how far they disagree
+        # what x0 may still move, halved (px^2): with the peak's spread alone, sharp maps flagged joints the last
+        # steps still fit (clean proxy maps: best-of-200 24.9 -> 25.2 mm)
+        tau2 = ((0.5 * camera.fx * x0_sd / placed[..., 0, 2].clamp_min(0.1)) ** 2).median(dim=1).values  # [G]
+        var = grp.lik.variance_px().reshape(-1, NUM_JOINTS)
+        miss2 = ((centre - targets.reshape(centre.shape)) ** 2).sum(-1)
+        z = (miss2 / (var + tau2[:, None] + spread2)).sqrt()  # [G, J]
         w = weights.reshape(z.shape)
         z = torch.where((w > 0) & torch.isfinite(z), z, torch.zeros_like(z))
         rank = torch.argsort(torch.argsort(z, dim=-1, descending=True), dim=-1)  # 0 = farthest
@@ -688,10 +719,13 @@ class GuidedSampler:
 
 @dataclass
 class _Resume:
-    """A re-run after the gross-error drop step: its first grid index, per person the saved x0 ``[m, J, 3]``
-    (model space, level frame) and the dropped joints ``[P, J]``."""
+    """A re-run after the gross-error drop step: its scheduler (the main one, or a finer grid with
+    ``restart_refine``), first grid index and first step number, per person the saved x0 ``[m, J, 3]`` (model
+    space, level frame) and the dropped joints ``[P, J]``."""
 
+    scheduler: DDIMScheduler
     start: int
+    phase: int
     x0: list
     dropped: Tensor
 
