@@ -68,8 +68,9 @@ PARAMS: tuple[Param, ...] = (
     Param("restart_below", SAMPLER.restart_below, "after the sampler's gross-error drop step, a person who lost a "
           "joint there re-runs the steps from t/T below this without it (0 = off; 0.5: ~1.2x the sampling time)",
           *_range(0.0, 1.0), live=True),
-    Param("restart_all", SAMPLER.restart_all, "with restart_below, everyone re-runs (restart sampling; 0.5 and true "
-          "= the accurate preset: best-of-16 ~5 % better, ~1.4-1.5x the sampling time)", live=True),
+    Param("restart_all", SAMPLER.restart_all, "with restart_below, everyone re-runs (restart sampling; ~1.4x the "
+          "sampling time; with 0.5 and restart_refine 2 the accurate preset: best-of-16 ~7 % better, ~1.8x)",
+          live=True),
     Param("restart_refine", SAMPLER.restart_refine, "the re-run's denoising steps per main-grid step it repeats "
           "(2 with restart_below 0.5 and restart_all true = the accurate preset, ~2x the sampling time)",
           *_range(1, 8), live=True),
