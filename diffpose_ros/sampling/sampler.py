@@ -13,6 +13,7 @@ person run as one batch through the network, and the people of a frame are guide
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass, field
 
@@ -237,7 +238,6 @@ class GuidedSampler:
         self.restart_below = float(restart_below)
         self.restart_all = bool(restart_all)
         self.restart_refine = int(restart_refine)
-        self._restart_schedulers: dict[tuple[int, int], DDIMScheduler] = {}
         self.generator = torch.Generator(device=self.device)
         if seed is None:
             self.generator.seed()
@@ -505,12 +505,8 @@ class GuidedSampler:
         sched, phase = self.scheduler, start
         if self.restart_refine > 1:  # a finer grid from the same timestep, the same guidance per step
             n = self.restart_refine * (self.num_steps - start)
-            t_restart = int(self.scheduler.timesteps[start])
-            sched = self._restart_schedulers.get((t_restart, n))
-            if sched is None:
-                sched = DDIMScheduler(self.scheduler.alphas_cumprod, "trailing", self.scheduler.clip_sample)
-                sched.set_timesteps(n, t_restart)
-                self._restart_schedulers[(t_restart, n)] = sched
+            sched = copy.copy(self.scheduler)  # shares the schedule; set_timesteps rebinds only the grid
+            sched.set_timesteps(n, int(self.scheduler.timesteps[start]))
             start, phase = 0, self.num_steps - n  # ends on the main grid's step parity: the last step resamples
         rerun = self._run([liks[p] for p in again], camera, m, known_depth, [gens[p] for p in again], None,
                           [saved[p][1] for p in again], resume=_Resume(
