@@ -126,6 +126,30 @@ def test_a_detectors_gross_error_is_dropped_and_clean_joints_are_kept(prior: Pos
         assert best[0] < best[1], best
 
 
+def test_a_displaced_pelvis_peak_is_held_out_and_a_true_one_comes_back(prior: PosePrior) -> None:
+    cam, views = _pitched_views(prior, 15.0, n=3)
+    sampler = SamplerConfig().build(prior, seed=0)
+    best: dict[str, list] = {"checked": [], "unchecked": []}
+    for i, (pc, g) in enumerate(views):
+        kp = cam.project(pc)
+        clean = synthetic_observation(kp, np.random.default_rng(i), CLEAN)
+        assert sampler.sample(clean, cam, num_hypotheses=16, gravity=g).info["dropped_joints"] == []
+        one_hip = synthetic_observation(kp, np.random.default_rng(i), CLEAN)
+        one_hip.heatmaps[1], one_hip.has_heatmap[1], one_hip.scores[1] = np.nan, False, 0.0
+        # held out while the right hip is not seen, back at the check: the hypotheses agree with it
+        assert 0 not in sampler.sample(one_hip, cam, num_hypotheses=16, gravity=g).info["dropped_joints"]
+        wrong = kp.copy()  # the pelvis peak a third of the body's height off to the side, the hips where they are
+        wrong[0] = kp[0] + [0.3 * (kp[:, 1].max() - kp[:, 1].min()), 0.0]
+        obs = synthetic_observation(wrong, np.random.default_rng(i), CLEAN)
+        r = sampler.sample(obs, cam, num_hypotheses=16, gravity=g)
+        assert 0 in r.info["dropped_joints"], r.info
+        for name, kwargs in (("checked", {}), ("unchecked", {"pelvis_check_sigma": 0.0})):  # same draws otherwise
+            res = SamplerConfig().build(prior, seed=0, **kwargs).sample(obs, cam, num_hypotheses=16, gravity=g)
+            best[name].append(metrics.best_of_m(res.poses_root_relative.astype(np.float64), pc - pc[:1]))
+    # the false root peak no longer drags the body: the best hypothesis is closer
+    assert np.mean(best["checked"]) < np.mean(best["unchecked"]), best
+
+
 def test_a_person_who_lost_a_joint_reruns_the_late_steps_without_it(prior: PosePrior) -> None:
     cam, views = _pitched_views(prior, 15.0, n=3)
     restart = SamplerConfig(restart_below=0.5).build(prior, seed=0)

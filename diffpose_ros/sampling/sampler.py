@@ -23,7 +23,7 @@ from torch import Tensor
 
 from ..core.camera import PinholeCamera
 from ..core.gravity import gravity_from_pitch_roll, level_to_camera
-from ..core.skeleton import NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
+from ..core.skeleton import JOINT_INDEX, NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
 from .config import DEFAULT_BODY_HEIGHT
 from .guidance import (
     GuidanceSchedule,
@@ -37,6 +37,8 @@ from .guidance import (
 from .guidance import weighted_log_likelihood as _weighted_ll
 from .root_translation import RootTranslationSolver
 from .scheduler import DDIMScheduler
+
+PELVIS, HIPS = JOINT_INDEX["pelvis"], (JOINT_INDEX["right_hip"], JOINT_INDEX["left_hip"])
 
 
 @dataclass
@@ -133,7 +135,10 @@ class GuidedSampler:
             ``var`` the spread of its heatmap peak and ``tau`` what the clean-pose estimate may still move at this
             noise level (both in px): a Kalman-like gain, so late steps stop fitting the detector's noise where its
             maps are wide, and the prior decides (proxy, noisy maps: best-of-200 53.7 -> 47.7 mm at 2; clean maps
-            unchanged). 0 = every step goes the full ``guidance_scale``.
+            unchanged). A grid that ends at lower noise (``restart_refine``) wants less: there ``tau`` falls below a
+            sharp peak's spread and the squared gain starves the last steps of evidence (``accurate`` at 2: clean
+            reprojection 2.1 px vs the default's 0.8; at 1.5 clean best-of-200 25.0 -> 23.5 mm, noisy unchanged).
+            0 = every step goes the full ``guidance_scale``.
         plausibility_weight: the hypothesis weights also favour poses the prior finds likely: the score loses this
             times the prior's denoising error on each final pose (a one-sample diffusion ELBO at
             ``plausibility_timesteps``, the same noise for every hypothesis, so the ranking is not a lottery). Among
@@ -171,6 +176,16 @@ class GuidedSampler:
             ``restart_all`` and ``restart_below=0.5`` (the ``accurate`` preset): 53.0 / 40.2 / 29.0 / 69.1, clean
             maps 35.0 / 25.1 / 18.0 / 46.2, for ~2x the default's time; 3: 56.3 / 41.7 / 30.4 / 72.4 (previous
             rule); the same 5 steps with 1.5x the guidance instead: 56.1 / 42.4 / 31.1 / 70.7. 1 = the main grid.
+        pelvis_check_sigma: the pelvis is the skeleton's root and the hips' midpoint (in the training mocap and in
+            the BlazePose mapping), and its pull moves the whole body: a gross error of its peak drags every joint
+            (and then the hips and spine look like the outliers at the drop step). So when the hips cannot vouch for
+            its peak (it lies more than this many sigmas from the midpoint of theirs, or a hip is not seen), the
+            pelvis is held out of the evidence until the gross-error check (``outlier_drop_below``); there it
+            comes back if the hypotheses, placed without it, agree with it (the same predictive check, a
+            leave-one-out one). Proxy (320 views, 3 seeds, noisy maps, ``accurate``): best-of-16 / best-of-200 /
+            PA / highest-weight 52.6 / 40.2 / 29.0 / 68.3 -> 51.3 / 38.6 / 28.3 / 66.8 mm (three views with a
+            displaced pelvis went from 170-250 mm to 30-50 mm); clean maps unchanged. Needs the check step (off
+            without one). 0 = off.
         resample_every: after the guidance of every n-th step (steps n-1, 2n-1, ...) the hypotheses are resampled
             (systematic resampling) by their weights without the crowding term: poses that explain the 2D badly or
             that the prior finds unlikely are replaced by copies of good ones, which the next steps' noise makes
@@ -194,7 +209,8 @@ class GuidedSampler:
                  plausibility_weight: float = 0.03, plausibility_timesteps: tuple[int, ...] = (30, 100),
                  resample_every: int = 2, single_guidance_above: float = 1.0, timestep_power: float = 1.0,
                  outlier_drop_below: float = 0.2, outlier_drop_sigma: float = 1.5, outlier_drop_max: int = 2,
-                 restart_below: float = 0.0, restart_all: bool = False, restart_refine: int = 1) -> None:
+                 restart_below: float = 0.0, restart_all: bool = False, restart_refine: int = 1,
+                 pelvis_check_sigma: float = 3.0) -> None:
         if int(restart_refine) < 1:
             raise ValueError(f"restart_refine must be >= 1, got {restart_refine}")
         self.prior = prior
@@ -238,6 +254,7 @@ class GuidedSampler:
         self.restart_below = float(restart_below)
         self.restart_all = bool(restart_all)
         self.restart_refine = int(restart_refine)
+        self.pelvis_check_sigma = float(pelvis_check_sigma)
         self.generator = torch.Generator(device=self.device)
         if seed is None:
             self.generator.seed()
@@ -410,6 +427,10 @@ class GuidedSampler:
                  if m > 2 and inpainting is None else None)
         restart = (next((i for i, t in enumerate(full_grid) if t / T < self.restart_below), None)
                    if resume is None and check is not None and self.restart_below > 0 else None)
+        if check is not None and resume is None and self.pelvis_check_sigma > 0 and self.guidance_scale > 0:
+            for grp in groups:
+                if grp.lik is not None:
+                    self._hold_out_pelvis(grp, camera)
         if restart is not None:  # a warm start re-runs its own steps at most; nothing to re-run after the drop step
             restart = max(restart, start)
             restart = restart if restart < full_grid.index(check) else None
@@ -444,7 +465,7 @@ class GuidedSampler:
                         # after the last step the samples are these x0 (alpha_bar 1, no noise; unless clipped):
                         # the final weights reuse their denoising error
                         clip = sched.clip_sample
-                        last = step == len(grid) - 1 and (clip is None or bool((x0g.abs() <= clip).all()))
+                        last = step == phase + len(grid) - 1 and (clip is None or bool((x0g.abs() <= clip).all()))
                         grp.final_error = error if last else None
                         xg, eg, x0g = (_gather(v, idx) for v in (xg, eg, x0g))
                         grp.trans = _gather(grp.trans, idx)
@@ -621,12 +642,28 @@ class GuidedSampler:
         var = grp.lik.variance_px().reshape(-1, NUM_JOINTS)
         miss2 = ((centre - targets.reshape(centre.shape)) ** 2).sum(-1)
         z = (miss2 / (var + tau2[:, None] + spread2)).sqrt()  # [G, J]
+        if grp.held_pelvis is not None:  # placed without it: a leave-one-out check of the held-out pelvis
+            grp.restore_pelvis(grp.held_pelvis & (z[:, PELVIS] <= self.outlier_drop_sigma), camera)
+            weights = grp.lik.weights
         w = weights.reshape(z.shape)
         z = torch.where((w > 0) & torch.isfinite(z), z, torch.zeros_like(z))
         rank = torch.argsort(torch.argsort(z, dim=-1, descending=True), dim=-1)  # 0 = farthest
         drop = (z > self.outlier_drop_sigma) & (rank < self.outlier_drop_max)
         grp.drop_joints(drop, camera)
         return drop.any(dim=-1)
+
+    def _hold_out_pelvis(self, grp: "_Group", camera: PinholeCamera) -> None:
+        """Hold each person's pelvis peak out of the evidence until the gross-error check when the hips cannot
+        vouch for it (see ``pelvis_check_sigma``)."""
+        targets, weights = grp.lik.targets()
+        peaks = targets.reshape(-1, NUM_JOINTS, 2)
+        w = weights.reshape(-1, NUM_JOINTS)
+        var = grp.lik.variance_px().reshape(-1, NUM_JOINTS).expand_as(w)
+        right, left = HIPS
+        both = (w[:, right] > 0) & (w[:, left] > 0)
+        miss2 = ((peaks[:, PELVIS] - 0.5 * (peaks[:, right] + peaks[:, left])) ** 2).sum(-1)
+        off = miss2 > self.pelvis_check_sigma ** 2 * (var[:, PELVIS] + 0.25 * (var[:, right] + var[:, left]))
+        grp.hold_out_pelvis((w[:, PELVIS] > 0) & (~both | off), camera)
 
     def _outlier_weights(self, lik: Likelihood, camera: PinholeCamera, pose_camera: Tensor, x0_sd: float
                          ) -> Tensor:
@@ -740,6 +777,8 @@ class _Group:
     ancestry: Tensor | None = None  # [G, m]: the start row each hypothesis descends from (after resampling)
     final_error: Tensor | None = None  # [G, m]: the prior's denoising error on the final samples, if known
     dropped: Tensor | None = None  # [G, J] bool: joints dropped from the evidence as a detector's gross errors
+    held_pelvis: Tensor | None = None  # [G] bool: pelvis held out until the gross-error check (pelvis_check_sigma)
+    pelvis_weight: Tensor | None = None  # [G]: its weight then
     known_depth: float | None = None
     depth_prior: float = 4.0
 
@@ -766,6 +805,26 @@ class _Group:
         lik.weights = lik.weights * (~drop).to(lik.weights.dtype).reshape(lik.weights.shape)
         # the people without a dropped joint get the same solver as before; the next Gauss-Newton steps start from
         # the current translations either way
+        self.solver = self._translation_solver(camera)
+
+    def hold_out_pelvis(self, who: Tensor, camera: PinholeCamera) -> None:
+        """Drop the pelvis of people ``who [G]`` until :meth:`restore_pelvis` decides."""
+        self.pelvis_weight = self.lik.weights.reshape(-1, NUM_JOINTS)[:, PELVIS].clone()
+        self.held_pelvis = who
+        drop = torch.zeros(who.shape[0], NUM_JOINTS, dtype=torch.bool, device=who.device)
+        drop[:, PELVIS] = who
+        self.drop_joints(drop, camera)
+
+    def restore_pelvis(self, who: Tensor, camera: PinholeCamera) -> None:
+        """Give the held-out pelvis of people ``who [G]`` its weight back; the others' stays dropped."""
+        self.held_pelvis = None
+        if not bool(who.any()):
+            return
+        w = self.lik.weights.reshape(-1, NUM_JOINTS).clone()
+        w[:, PELVIS] = torch.where(who, self.pelvis_weight.to(w.dtype), w[:, PELVIS])
+        self.lik.weights = w.reshape(self.lik.weights.shape)
+        self.dropped = self.dropped.clone()
+        self.dropped[:, PELVIS] &= ~who
         self.solver = self._translation_solver(camera)
 
     def _translation_solver(self, camera: PinholeCamera) -> RootTranslationSolver:
