@@ -36,6 +36,7 @@ class EstimatorConfig:
     restart_below: float = SAMPLER.restart_below
     restart_all: bool = SAMPLER.restart_all  # with restart_below: everyone re-runs (restart sampling; ~1.4-1.5x time)
     restart_refine: int = SAMPLER.restart_refine  # the re-run's steps per main-grid step (2: the accurate preset)
+    evidence_gain: float = SAMPLER.evidence_gain  # exponent of the Kalman-like per-joint guidance gain (accurate: 1.5)
     # stature (m) of the people seen; < 0: the prior's training statures if it records them, else 1.70 m +- 4 %;
     # 0: the prior's own sizes
     body_height: float = -1.0
@@ -82,6 +83,7 @@ class EstimatorConfig:
                              guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
                              resample_every=self.resample_every, restart_below=self.restart_below,
                              restart_all=self.restart_all, restart_refine=self.restart_refine,
+                             evidence_gain=self.evidence_gain,
                              body_height=self.body_height_prior(),
                              tilt_prior_deg=tuple(self.tilt_prior_deg))
 
@@ -95,7 +97,7 @@ PARAM_FIELDS = {
     "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
     "guidance_scale": "guidance_scale", "guidance_iters": "guidance_iters", "eta": "eta",
     "resample_every": "resample_every", "restart_below": "restart_below", "restart_all": "restart_all",
-    "restart_refine": "restart_refine",
+    "restart_refine": "restart_refine", "evidence_gain": "evidence_gain",
     "prior_weights": "prior_weights", "detector.model": "detector_model",
     "detector.model_dir": "detector_model_dir",
     "detector.person_detector": "person_detector",
@@ -115,7 +117,7 @@ PARAM_FIELDS = {
 }
 # Fields PoseEstimator.reconfigure changes on a running estimator; the others need a new PoseEstimator.
 LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta",
-                         "resample_every", "restart_below", "restart_all", "restart_refine",
+                         "resample_every", "restart_below", "restart_all", "restart_refine", "evidence_gain",
                          "max_people", "min_detection_score", "min_presence", "min_joint_score",
                          "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity",
                          "min_person_px"})
@@ -196,6 +198,7 @@ class PoseEstimator:
         s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
         s.eta, s.min_score, s.resample_every = c.eta, c.min_joint_score, c.resample_every
         s.restart_below, s.restart_all, s.restart_refine = c.restart_below, c.restart_all, c.restart_refine
+        s.evidence_gain = c.evidence_gain
         s.set_body_height(c.body_height_prior())
         s.tilt_prior_deg = tuple(c.tilt_prior_deg)
         if "num_steps" in changes:

@@ -205,4 +205,5 @@ def test_cli_reports_known_and_unknown_gravity(tmp_path: Path) -> None:
     config = json.loads((tmp_path / "acc" / "results.json").read_text())["config"]
     assert config["restart_below"] == ACCURATE.restart_below != DEFAULT.restart_below
     assert config["restart_refine"] == ACCURATE.restart_refine != DEFAULT.restart_refine
+    assert config["evidence_gain"] == ACCURATE.evidence_gain != DEFAULT.evidence_gain
     assert results["known"]["config"]["restart_below"] == DEFAULT.restart_below

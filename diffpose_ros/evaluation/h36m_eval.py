@@ -62,6 +62,7 @@ class H36MEvalConfig:
     restart_below: float = SAMPLER.restart_below
     restart_all: bool = SAMPLER.restart_all
     restart_refine: int = SAMPLER.restart_refine
+    evidence_gain: float = SAMPLER.evidence_gain
     gravity: str = "known"  # known: from the camera extrinsics; unknown: the sampler's tilt prior
     seed: int = 0
     prior_weights: str = ""
@@ -83,7 +84,7 @@ class H36MEvalConfig:
                                num_steps=self.num_steps, guidance_scale=self.guidance_scale,
                                guidance_iters=self.guidance_iters, eta=self.eta, prior_weights=self.prior_weights,
                                restart_below=self.restart_below, restart_all=self.restart_all,
-                               restart_refine=self.restart_refine)
+                               restart_refine=self.restart_refine, evidence_gain=self.evidence_gain)
 
 
 def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEstimator, source=None,
@@ -247,6 +248,7 @@ def main(argv: "list[str] | None" = None) -> int:
                                                                                preset.guidance_scale),
             guidance_iters=pick(args.guidance_iters, preset.guidance_iters), eta=pick(args.eta, preset.eta),
             restart_below=preset.restart_below, restart_all=preset.restart_all, restart_refine=preset.restart_refine,
+            evidence_gain=preset.evidence_gain,
             gravity=gravity, seed=args.seed, prior_weights=args.prior_weights, device=args.device,
             keypoint_sigma_px=args.keypoint_sigma_px)
         out = args.out / gravity if len(args.gravity) > 1 else args.out

@@ -74,6 +74,9 @@ PARAMS: tuple[Param, ...] = (
     Param("restart_refine", SAMPLER.restart_refine, "the re-run's denoising steps per main-grid step it repeats "
           "(2 with restart_below 0.5 and restart_all true = the accurate preset, ~2x the sampling time)",
           *_range(1, 8), live=True),
+    Param("evidence_gain", SAMPLER.evidence_gain, "exponent of each joint's Kalman-like guidance gain (tau^2 / (tau^2 "
+          "+ peak variance)): higher = late steps fit the detector's noise less (2; 1.5 in the accurate preset, whose "
+          "re-run ends at lower noise; 0 = full guidance every step)", *_range(0.0, 10.0), live=True),
     Param("eta", SAMPLER.eta, "sampler stochasticity: 1 = DDPM-like (most accurate), 0 = deterministic DDIM",
           *_range(0.0, 1.0), live=True),
     Param("prior_weights", "", "path of the pose prior weights (.pt); empty = the shipped prior"),
