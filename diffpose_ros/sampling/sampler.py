@@ -778,7 +778,7 @@ class _Group:
     final_error: Tensor | None = None  # [G, m]: the prior's denoising error on the final samples, if known
     dropped: Tensor | None = None  # [G, J] bool: joints dropped from the evidence as a detector's gross errors
     held_pelvis: Tensor | None = None  # [G] bool: pelvis held out until the gross-error check (pelvis_check_sigma)
-    pelvis_weight: Tensor | None = None  # [G]: its weight then
+    base_weights: Tensor | None = None  # the stacked likelihood's joint weights before any joint was dropped
     known_depth: float | None = None
     depth_prior: float = 4.0
 
@@ -787,6 +787,7 @@ class _Group:
         self.known_depth, self.depth_prior = known_depth, depth_prior
         if self.liks[0] is not None and camera is not None:
             self.lik = stack_likelihoods(self.liks)
+            self.base_weights = self.lik.weights
             self.solver = self._translation_solver(camera)
         if any(r is not None for r in rots):
             ref = next(r for r in rots if r is not None)
@@ -799,17 +800,19 @@ class _Group:
     def drop_joints(self, drop: Tensor, camera: PinholeCamera) -> None:
         """Remove joints ``drop [G, J]`` from the stacked likelihood and re-solve translations without them."""
         self.dropped = drop if self.dropped is None else self.dropped | drop
-        if not bool(drop.any()):
-            return
-        lik = self.lik
-        lik.weights = lik.weights * (~drop).to(lik.weights.dtype).reshape(lik.weights.shape)
+        if bool(drop.any()):
+            self._apply_dropped(camera)
+
+    def _apply_dropped(self, camera: PinholeCamera) -> None:
+        """The likelihood's weights without the ``dropped`` joints, and the translation solver re-built on them."""
+        base = self.base_weights
+        self.lik.weights = base * (~self.dropped).to(base.dtype).reshape(base.shape)
         # the people without a dropped joint get the same solver as before; the next Gauss-Newton steps start from
         # the current translations either way
         self.solver = self._translation_solver(camera)
 
     def hold_out_pelvis(self, who: Tensor, camera: PinholeCamera) -> None:
         """Drop the pelvis of people ``who [G]`` until :meth:`restore_pelvis` decides."""
-        self.pelvis_weight = self.lik.weights.reshape(-1, NUM_JOINTS)[:, PELVIS].clone()
         self.held_pelvis = who
         drop = torch.zeros(who.shape[0], NUM_JOINTS, dtype=torch.bool, device=who.device)
         drop[:, PELVIS] = who
@@ -818,14 +821,10 @@ class _Group:
     def restore_pelvis(self, who: Tensor, camera: PinholeCamera) -> None:
         """Give the held-out pelvis of people ``who [G]`` its weight back; the others' stays dropped."""
         self.held_pelvis = None
-        if not bool(who.any()):
-            return
-        w = self.lik.weights.reshape(-1, NUM_JOINTS).clone()
-        w[:, PELVIS] = torch.where(who, self.pelvis_weight.to(w.dtype), w[:, PELVIS])
-        self.lik.weights = w.reshape(self.lik.weights.shape)
-        self.dropped = self.dropped.clone()
-        self.dropped[:, PELVIS] &= ~who
-        self.solver = self._translation_solver(camera)
+        if bool(who.any()):
+            self.dropped = self.dropped.clone()
+            self.dropped[:, PELVIS] &= ~who
+            self._apply_dropped(camera)
 
     def _translation_solver(self, camera: PinholeCamera) -> RootTranslationSolver:
         """The people's root-translation solver from the stacked likelihood's targets and (current) weights."""
