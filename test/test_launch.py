@@ -64,22 +64,33 @@ def test_launch_names_an_installed_executable():
     exe = Path(get_package_prefix("diffpose_ros")) / "lib" / "diffpose_ros" / node["executable"]
     assert exe.is_file(), f"{exe} not installed (colcon build)"
     assert set(node["remapped"]) == {"image", "camera_info"}
-    assert {"namespace", "image", "camera_info", "params_file", "log_level", "use_sim_time"} <= set(_launch_arguments())
+    args = _launch_arguments()
+    assert {"namespace", "image", "camera_info", "params_file", "preset", "log_level", "use_sim_time"} <= set(args)
+    from diffpose_ros.sampling.config import PRESETS
+
+    assert args["preset"] in PRESETS
 
 
 def test_yaml_keys_are_exactly_the_declared_parameters():
-    from diffpose_ros.ros.parameters import PARAMS
+    """Every parameter is in the YAML, except the preset (a launch argument) and the sampler settings it gives,
+    which are there commented out with the default preset's values (uncommenting one overrides the preset)."""
+    from diffpose_ros.ros.parameters import PARAMS, PRESET_PARAMS
+    from diffpose_ros.sampling.config import DEFAULT
 
-    doc = yaml.safe_load(CONFIG.read_text())
+    text = CONFIG.read_text()
+    doc = yaml.safe_load(text)
     (node_key,) = doc
     assert node_key.endswith("estimator")
     values = _flatten(doc[node_key]["ros__parameters"])
     declared = {p.name: p for p in PARAMS}
-    assert set(values) == set(declared)
+    assert set(values) == set(declared) - {"preset", *PRESET_PARAMS}
     for name, value in values.items():
         default = declared[name].default
         assert type(value) is type(default) or (isinstance(default, float) and isinstance(value, int)), name
         assert declared[name].check is None or declared[name].check(value), f"{name}={value} fails its own check"
+    for name in PRESET_PARAMS:
+        (line,) = re.findall(rf"^ *# {name}: (\S+)", text, re.MULTILINE)
+        assert yaml.safe_load(line) == getattr(DEFAULT, name), name
 
 
 def _launch_process_args(extra: list[str] | None = None) -> list[str]:
@@ -91,7 +102,8 @@ def _launch_process_args(extra: list[str] | None = None) -> list[str]:
     exe = Path(get_package_prefix("diffpose_ros")) / "lib" / "diffpose_ros" / node["executable"]
     params = Path(get_package_share_directory("diffpose_ros")) / "config" / "estimator.yaml"
     return [str(exe), "--ros-args", "--log-level", defaults["log_level"], "-r", f"__node:={node['name']}",
-            "--params-file", str(params), "-p", f"use_sim_time:={defaults['use_sim_time']}",
+            "--params-file", str(params), "-p", f"preset:={defaults['preset']}",
+            "-p", f"use_sim_time:={defaults['use_sim_time']}",
             "-r", f"image:={defaults['image']}", "-r", f"camera_info:={defaults['camera_info']}", *(extra or [])]
 
 
@@ -126,6 +138,7 @@ def test_launched_process_joins_the_graph_and_exits_cleanly_on_sigint():
     ("num_hypotheses:=0", "num_hypotheses"),
     ("detector.model:=huge", "detector.model"),
     ("image_qos.reliability:=sometimes", "image_qos.reliability"),
+    ("preset:=turbo", "preset"),
 ])
 def test_bad_parameter_exits_nonzero_with_a_clear_message(override, message):
     proc = spawn(_launch_process_args(["-p", override]))

@@ -13,13 +13,16 @@ from ros_helpers import spin_until, stop, subscribe_outputs
 from sensor_msgs.msg import CameraInfo
 
 from diffpose_msgs.msg import Observations2D
+from diffpose_ros.sampling.config import ACCURATE, DEFAULT
 from diffpose_ros.tools.estimator_process import start_estimator
 
 QOS = QoSProfile(depth=50, reliability=ReliabilityPolicy.RELIABLE)
 
 
 def test_live_parameters_apply_reject_and_stay_read_only(ros):
-    proc = start_estimator(overrides={"input": "observations", "process_every_frame": True, "num_hypotheses": 8,
+    # the accurate preset gives the sampler settings not set here; num_hypotheses is set, so it wins
+    proc = start_estimator(overrides={"preset": "accurate", "input": "observations", "process_every_frame": True,
+                                      "num_hypotheses": 8,
                                       "image_qos.reliability": "reliable", "image_qos.depth": 10,
                                       "diagnostics_period": 0.2},
                            camera_info="/live/info", extra_remaps={"observations": "/live/observations"})
@@ -51,6 +54,14 @@ def test_live_parameters_apply_reject_and_stay_read_only(ros):
         inp, m = call(client.describe_parameters(["input", "num_hypotheses"])).descriptors
         assert inp.read_only and not m.read_only
         assert (m.integer_range[0].from_value, m.integer_range[0].to_value) == (1, 512)
+        values = call(client.get_parameters(["preset", "num_hypotheses", "num_steps", "restart_below", "restart_all",
+                                             "restart_refine", "evidence_gain"])).values
+        assert [v.string_value for v in values[:1]] == ["accurate"]
+        assert [v.integer_value for v in (values[1], values[2], values[5])] == [8, ACCURATE.num_steps,
+                                                                               ACCURATE.restart_refine]
+        assert values[4].bool_value is ACCURATE.restart_all is True
+        assert (values[3].double_value, values[6].double_value) == (ACCURATE.restart_below, ACCURATE.evidence_gain)
+        assert ACCURATE.restart_below != DEFAULT.restart_below and ACCURATE.evidence_gain != DEFAULT.evidence_gain
 
         assert set_one("num_hypotheses", 5).successful and set_one("num_steps", 3).successful
         assert set_one("use_sim_time", False).successful  # rclpy's own parameters pass through
@@ -60,6 +71,7 @@ def test_live_parameters_apply_reject_and_stay_read_only(ros):
 
         for name, value, why in [("num_hypotheses", -3, "range"), ("eta", 1.5, "range"),
                                  ("guidance_scale", "strong", "type"), ("input", "image", "read-only"),
+                                 ("preset", "fast", "read-only"),
                                  ("device", "cuda", "read-only")]:
             result = set_one(name, value)
             assert not result.successful and why in result.reason.lower(), (name, result.reason)
@@ -78,3 +90,4 @@ def test_live_parameters_apply_reject_and_stay_read_only(ros):
     assert [h.header.stamp.sec for h in hyp] == [1, 3]
     assert len(hyp[1].people[0].hypotheses) == 5 and hyp[1].num_steps == 3
     assert "parameters changed" in out
+    assert "preset=accurate with {'num_hypotheses': 8}" in out

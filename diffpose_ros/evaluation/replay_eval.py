@@ -1,7 +1,7 @@
 """Replay evaluation: an evaluation bag through the running node, outputs matched to ground truth by stamp.
 
-    python -m diffpose_ros.evaluation.replay_eval BAG [BAG ...] [--out out/replay] [-m 16] [--steps 10] [--qos reliable]
-        [--rate 1.0] [--rates 1 10 50] [--lossy] [--prior-weights PT] [-p name:=value ...]
+    python -m diffpose_ros.evaluation.replay_eval BAG [BAG ...] [--out out/replay] [--preset default] [-m 16]
+        [--steps 10] [--qos reliable] [--rate 1.0] [--rates 1 10 50] [--lossy] [--prior-weights PT] [-p name:=value ...]
 
 BAG holds one input topic (Image, CompressedImage or diffpose_msgs/Observations2D), CameraInfo and ground truth
 (diffpose_msgs/Skeleton3DArray) -- as written by :mod:`.mocap_bags` and :mod:`.threedpw_bags`. Reported:
@@ -29,6 +29,7 @@ import numpy as np
 
 from ..core import metrics, skeleton
 from ..core.camera import PinholeCamera
+from ..sampling.config import PRESETS
 from ..tools.bag_io import parse_assignments, read_messages
 from ..tools.node_replay import ReplayOutput, accounting, bag_layout, loss_report, replay
 from .replay_messages import skeletons_from_msg
@@ -250,8 +251,9 @@ def main(argv: "list[str] | None" = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("bags", type=Path, nargs="+", help="one or more evaluation bags")
     ap.add_argument("--out", type=Path, default=Path("out/replay"))
-    ap.add_argument("-m", "--num-hypotheses", type=int, default=16)
-    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--preset", choices=sorted(PRESETS), default="default", help="the node's sampler preset")
+    ap.add_argument("-m", "--num-hypotheses", type=int, default=None, help="default: the preset's")
+    ap.add_argument("--steps", type=int, default=None, help="default: the preset's")
     ap.add_argument("--prior-weights", default="", help="empty = the shipped prior")
     ap.add_argument("--qos", choices=["reliable", "best_effort"], default="reliable")
     ap.add_argument("--rate", type=float, default=1.0, help="playback speed factor (lossless: an upper bound)")
@@ -261,8 +263,9 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--force", action="store_true", help="replay bags that already have results")
     ap.add_argument("-p", dest="params", action="append", help="node parameter override name:=value")
     args = ap.parse_args(argv)
-    overrides: dict[str, object] = {"num_hypotheses": args.num_hypotheses, "num_steps": args.steps,
-                                    **({"prior_weights": args.prior_weights} if args.prior_weights else {}),
+    chosen = {"num_hypotheses": args.num_hypotheses, "num_steps": args.steps,
+              "prior_weights": args.prior_weights or None}
+    overrides: dict[str, object] = {"preset": args.preset, **{k: v for k, v in chosen.items() if v is not None},
                                     **parse_assignments(args.params, "-p")}
     if args.rates and len(args.bags) != 1:
         ap.error("--rates takes exactly one bag")

@@ -39,7 +39,15 @@ from diffpose_ros.core.input_limits import BAD_IMU, PROCESSING_ERROR, REASONS, B
 from diffpose_ros.estimator import PARAM_FIELDS, EstimatorConfig, PoseEstimator
 from diffpose_ros.ros import conversions, image_conversion, markers
 from diffpose_ros.ros.delivery import SequenceGaps, keep_all_qos
-from diffpose_ros.ros.parameters import BY_NAME, ParameterError, check_value, declare_and_read, qos_profile
+from diffpose_ros.ros.parameters import (
+    BY_NAME,
+    PRESET_PARAMS,
+    ParameterError,
+    check_value,
+    declare_and_read,
+    preset_default,
+    qos_profile,
+)
 from diffpose_ros.visualization.overlay import draw_overlay
 
 
@@ -111,9 +119,11 @@ class EstimatorNode(Node):
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="estimator", daemon=True)
         self._worker.start()
+        own = {n: p[n] for n in PRESET_PARAMS if p[n] != preset_default(BY_NAME[n], p["preset"])}
         self.get_logger().info(
-            f"estimator ready: input={kind} on {self.resolve_topic_name(topic)}, m={p['num_hypotheses']}, "
-            f"steps={p['num_steps']}, detector={p['detector.model']}, device={p['device']}")
+            f"estimator ready: input={kind} on {self.resolve_topic_name(topic)}, preset={p['preset']}"
+            f"{f' with {own}' if own else ''}, m={p['num_hypotheses']}, steps={p['num_steps']}, "
+            f"detector={p['detector.model']}, device={p['device']}")
 
     # ---------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:

@@ -4,6 +4,9 @@ Every parameter is declared with a description (visible with ``ros2 param descri
 (IntegerRange / FloatingPointRange) and ``read_only`` unless it is applied live; it is validated at start (a bad
 value raises ParameterError naming the parameter, the value and what is allowed) and, for live ones, on every
 ``ros2 param set`` by the same :func:`check_value`.
+
+``preset`` (default, fast, accurate) sets the start values of the sampler settings in :data:`PRESET_PARAMS`; a
+value given for one of them (params file or ``-p``) wins over the preset's.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
-from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT
+from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, PRESETS
 
 
 class ParameterError(ValueError):
@@ -54,6 +57,10 @@ PARAMS: tuple[Param, ...] = (
     Param("device", "cpu", "torch device for the diffusion sampler: cpu, cuda or cuda:N",
           lambda v: v == "cpu" or v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit()), "cpu, cuda or cuda:N"),
     Param("seed", 0, "random seed of the sampler (-1: a new seed every run)", *_range(-1, 2**31 - 1), live=True),
+    Param("preset", "default", "sampler preset giving the start values of the sampler settings not set "
+          "explicitly: default (m=16, 10 steps, the real-time budget), fast (6 steps, 1 guidance iteration, ~0.6x "
+          "the time) or accurate (everyone re-runs the low-noise half after the gross-error drop on a grid twice as "
+          "fine, ~2x the time; the most accurate)", *_choice(*PRESETS)),
     Param("num_hypotheses", SAMPLER.num_hypotheses, "number m of 3D hypotheses sampled per person",
           *_range(1, 512), live=True),
     Param("num_steps", SAMPLER.num_steps, "denoising steps per frame (1..1000; more = slower, see the benchmark)",
@@ -180,6 +187,9 @@ PARAMS: tuple[Param, ...] = (
     Param("diagnostics_period", 1.0, "seconds between /diagnostics messages", *_range(0.05, 3600.0)),
 )
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
+# Sampler settings whose start value comes from the preset (names = SamplerConfig fields).
+PRESET_PARAMS = ("num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta", "resample_every",
+                 "restart_below", "restart_all", "restart_refine", "evidence_gain")
 
 
 def descriptor(p: Param) -> ParameterDescriptor:
@@ -216,12 +226,21 @@ def check_value(name: str, value: Any) -> Any:
     return value
 
 
+def preset_default(p: Param, preset: str) -> Any:
+    """Parameter ``p``'s default under sampler preset ``preset`` (its own default if the preset does not set it)."""
+    return getattr(PRESETS[preset], p.name) if p.name in PRESET_PARAMS else p.default
+
+
 def declare_and_read(node) -> dict[str, Any]:
-    """Declare every parameter on ``node`` and return validated values; raises ParameterError."""
+    """Declare every parameter on ``node`` and return validated values; raises ParameterError.
+
+    ``preset`` is declared before the sampler settings, whose defaults it then gives.
+    """
     values: dict[str, Any] = {}
     for p in PARAMS:
+        default = preset_default(p, values.get("preset", BY_NAME["preset"].default))
         try:
-            value = node.declare_parameter(p.name, p.default, descriptor(p)).value
+            value = node.declare_parameter(p.name, default, descriptor(p)).value
         except Exception as exc:
             raise ParameterError(f"parameter {p.name!r}: {exc} (expected {type(p.default).__name__}"
                                  f"{', ' + p.allowed if p.allowed else ''})") from exc
