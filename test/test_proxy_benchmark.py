@@ -45,6 +45,12 @@ def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, peop
     sampler = SamplerConfig().build(prior, seed=0)
     r = pb.evaluate(sampler, frames, "clean", "known", (1, 8, 32), m_node=8)
     assert r["frames"] == len(frames) >= 2 and set(r["per_category"]) == {fr.category for fr in frames}
+    # per source: the views of each (weighted back together they give the headline), and each source once
+    src = r["per_source"]
+    assert set(src) == {"a", "b", "c"} and sum(v["frames"] for v in src.values()) == len(frames)
+    assert sum(v["frames"] * v["pa_best_of_8_mm"] for v in src.values()) / len(frames) == pytest.approx(
+        r["pa_best_of_8_mm"])
+    assert r["source_mean"]["top_mm"] == pytest.approx(np.mean([v["top_mm"] for v in src.values()]))
     assert r["best_of_32_mm"] <= r["best_of_8_mm"] <= r["best_of_1_mm"]
     assert r["pa_best_of_32_mm"] <= r["best_of_32_mm"]
     assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely
