@@ -19,7 +19,7 @@ from diffpose_ros.core.camera import PinholeCamera
 from diffpose_ros.core.input_limits import InputLimits
 from diffpose_ros.core.skeleton import nominal_height
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
-from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, SamplerConfig
+from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, PRESET_SETTINGS, SamplerConfig
 
 
 @dataclass
@@ -79,13 +79,8 @@ class EstimatorConfig:
 
     def sampler_config(self) -> SamplerConfig:
         """The sampler settings: the shared defaults with this configuration's overrides."""
-        return SAMPLER.with_(num_hypotheses=self.num_hypotheses, num_steps=self.num_steps,
-                             guidance_scale=self.guidance_scale, guidance_iters=self.guidance_iters, eta=self.eta,
-                             resample_every=self.resample_every, restart_below=self.restart_below,
-                             restart_all=self.restart_all, restart_refine=self.restart_refine,
-                             evidence_gain=self.evidence_gain,
-                             body_height=self.body_height_prior(),
-                             tilt_prior_deg=tuple(self.tilt_prior_deg))
+        return SAMPLER.with_(**{name: getattr(self, name) for name in PRESET_SETTINGS},
+                             body_height=self.body_height_prior(), tilt_prior_deg=tuple(self.tilt_prior_deg))
 
     def body_height_prior(self) -> tuple[float, float] | None:
         """The sampler's ``body_height``: None (the prior's own record) while ``body_height`` is negative."""
@@ -195,10 +190,10 @@ class PoseEstimator:
             raise ValueError(f"cannot change {', '.join(fixed)} on a running estimator (live: {sorted(LIVE_FIELDS)})")
         c = self.config = dataclasses.replace(self.config, **changes)
         s = self.sampler
-        s.num_hypotheses, s.guidance_scale, s.guidance_iters = c.num_hypotheses, c.guidance_scale, c.guidance_iters
-        s.eta, s.min_score, s.resample_every = c.eta, c.min_joint_score, c.resample_every
-        s.restart_below, s.restart_all, s.restart_refine = c.restart_below, c.restart_all, c.restart_refine
-        s.evidence_gain = c.evidence_gain
+        for name in PRESET_SETTINGS:
+            if name != "num_steps":  # below: it re-builds the timestep grid
+                setattr(s, name, getattr(c, name))
+        s.min_score = c.min_joint_score
         s.set_body_height(c.body_height_prior())
         s.tilt_prior_deg = tuple(c.tilt_prior_deg)
         if "num_steps" in changes:

@@ -74,8 +74,8 @@ def test_launch_names_an_installed_executable():
 def test_yaml_keys_are_exactly_the_declared_parameters():
     """Every parameter is in the YAML, except the preset (a launch argument) and the sampler settings it gives,
     which are there commented out with the default preset's values (uncommenting one overrides the preset)."""
-    from diffpose_ros.ros.parameters import PARAMS, PRESET_PARAMS
-    from diffpose_ros.sampling.config import DEFAULT
+    from diffpose_ros.ros.parameters import PARAMS
+    from diffpose_ros.sampling.config import DEFAULT, PRESET_SETTINGS
 
     text = CONFIG.read_text()
     doc = yaml.safe_load(text)
@@ -83,12 +83,12 @@ def test_yaml_keys_are_exactly_the_declared_parameters():
     assert node_key.endswith("estimator")
     values = _flatten(doc[node_key]["ros__parameters"])
     declared = {p.name: p for p in PARAMS}
-    assert set(values) == set(declared) - {"preset", *PRESET_PARAMS}
+    assert set(values) == set(declared) - {"preset", *PRESET_SETTINGS}
     for name, value in values.items():
         default = declared[name].default
         assert type(value) is type(default) or (isinstance(default, float) and isinstance(value, int)), name
         assert declared[name].check is None or declared[name].check(value), f"{name}={value} fails its own check"
-    for name in PRESET_PARAMS:
+    for name in PRESET_SETTINGS:
         (line,) = re.findall(rf"^ *# {name}: (\S+)", text, re.MULTILINE)
         assert yaml.safe_load(line) == getattr(DEFAULT, name), name
 

@@ -26,7 +26,7 @@ from tqdm import tqdm
 from ..core import metrics
 from ..estimator import EstimatorConfig, PoseEstimator
 from ..sampling.config import DEFAULT as SAMPLER
-from ..sampling.config import PRESETS
+from ..sampling.config import PRESET_SETTINGS, PRESETS
 from .h36m_cameras import h36m_camera
 from .h36m_data import H36MSequence, Protocol, action_base, frame_indices, iter_sequences
 from .h36m_observations import (
@@ -39,6 +39,8 @@ from .h36m_observations import (
 from .synthetic_heatmaps import SyntheticConfig
 
 SOURCES = ("synthetic", "detections", "detector")
+# the sampler settings of a run (the presets'; resample_every is not an option here: the default's, in every preset)
+SETTINGS = tuple(name for name in PRESET_SETTINGS if name != "resample_every")
 METRIC_KEYS = ("mpjpe_best_mm", "mpjpe_mean_mm", "pa_mpjpe_best_mm", "pa_mpjpe_mean_mm")
 
 
@@ -80,11 +82,8 @@ class H36MEvalConfig:
         return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
     def estimator_config(self) -> EstimatorConfig:
-        return EstimatorConfig(device=self.device, seed=self.seed, num_hypotheses=self.num_hypotheses,
-                               num_steps=self.num_steps, guidance_scale=self.guidance_scale,
-                               guidance_iters=self.guidance_iters, eta=self.eta, prior_weights=self.prior_weights,
-                               restart_below=self.restart_below, restart_all=self.restart_all,
-                               restart_refine=self.restart_refine, evidence_gain=self.evidence_gain)
+        return EstimatorConfig(device=self.device, seed=self.seed, prior_weights=self.prior_weights,
+                               **{name: getattr(self, name) for name in SETTINGS})
 
 
 def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEstimator, source=None,
@@ -233,23 +232,16 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--keypoint-sigma-px", type=float, default=8.0, help="Gaussian std for 2D detections")
     args = ap.parse_args(argv)
-    preset = PRESETS[args.preset]
-
-    def pick(value, default):
-        return default if value is None else value
-
+    given = {"num_hypotheses": args.num_hypotheses, "num_steps": args.steps, "guidance_scale": args.guidance_scale,
+             "guidance_iters": args.guidance_iters, "eta": args.eta}
+    sampler = {name: getattr(PRESETS[args.preset], name) for name in SETTINGS}
+    sampler |= {name: value for name, value in given.items() if value is not None}
     for gravity in args.gravity:
         cfg = H36MEvalConfig(
             data_3d=str(args.data_3d), source=args.source, data_2d=str(args.data_2d or ""),
             images=str(args.images or ""), image_pattern=args.image_pattern, subjects=tuple(args.subjects),
             cameras=tuple(args.cameras), stride=args.stride, actions=tuple(args.actions), max_frames=args.max_frames,
-            num_hypotheses=pick(args.num_hypotheses, preset.num_hypotheses),
-            num_steps=pick(args.steps, preset.num_steps), guidance_scale=pick(args.guidance_scale,
-                                                                               preset.guidance_scale),
-            guidance_iters=pick(args.guidance_iters, preset.guidance_iters), eta=pick(args.eta, preset.eta),
-            restart_below=preset.restart_below, restart_all=preset.restart_all, restart_refine=preset.restart_refine,
-            evidence_gain=preset.evidence_gain,
-            gravity=gravity, seed=args.seed, prior_weights=args.prior_weights, device=args.device,
+            **sampler, gravity=gravity, seed=args.seed, prior_weights=args.prior_weights, device=args.device,
             keypoint_sigma_px=args.keypoint_sigma_px)
         out = args.out / gravity if len(args.gravity) > 1 else args.out
         try:

@@ -41,13 +41,13 @@ from diffpose_ros.ros import conversions, image_conversion, markers
 from diffpose_ros.ros.delivery import SequenceGaps, keep_all_qos
 from diffpose_ros.ros.parameters import (
     BY_NAME,
-    PRESET_PARAMS,
     ParameterError,
     check_value,
     declare_and_read,
     preset_default,
     qos_profile,
 )
+from diffpose_ros.sampling.config import PRESET_SETTINGS
 from diffpose_ros.visualization.overlay import draw_overlay
 
 
@@ -119,7 +119,7 @@ class EstimatorNode(Node):
         self.create_timer(p["diagnostics_period"], self._publish_diagnostics)
         self._worker = threading.Thread(target=self._work, name="estimator", daemon=True)
         self._worker.start()
-        own = {n: p[n] for n in PRESET_PARAMS if p[n] != preset_default(BY_NAME[n], p["preset"])}
+        own = {n: p[n] for n in PRESET_SETTINGS if p[n] != preset_default(BY_NAME[n], p["preset"])}
         self.get_logger().info(
             f"estimator ready: input={kind} on {self.resolve_topic_name(topic)}, preset={p['preset']}"
             f"{f' with {own}' if own else ''}, m={p['num_hypotheses']}, steps={p['num_steps']}, "

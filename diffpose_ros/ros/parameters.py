@@ -5,7 +5,7 @@ Every parameter is declared with a description (visible with ``ros2 param descri
 value raises ParameterError naming the parameter, the value and what is allowed) and, for live ones, on every
 ``ros2 param set`` by the same :func:`check_value`.
 
-``preset`` (default, fast, accurate) sets the start values of the sampler settings in :data:`PRESET_PARAMS`; a
+``preset`` (default, fast, accurate) sets the start values of the sampler settings in ``PRESET_SETTINGS``; a
 value given for one of them (params file or ``-p``) wins over the preset's.
 """
 
@@ -20,7 +20,7 @@ from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescri
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 from diffpose_ros.sampling.config import DEFAULT as SAMPLER
-from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, PRESETS
+from diffpose_ros.sampling.config import DEFAULT_BODY_HEIGHT, PRESET_SETTINGS, PRESETS
 
 
 class ParameterError(ValueError):
@@ -187,9 +187,6 @@ PARAMS: tuple[Param, ...] = (
     Param("diagnostics_period", 1.0, "seconds between /diagnostics messages", *_range(0.05, 3600.0)),
 )
 BY_NAME: dict[str, Param] = {p.name: p for p in PARAMS}
-# Sampler settings whose start value comes from the preset (names = SamplerConfig fields).
-PRESET_PARAMS = ("num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta", "resample_every",
-                 "restart_below", "restart_all", "restart_refine", "evidence_gain")
 
 
 def descriptor(p: Param) -> ParameterDescriptor:
@@ -228,7 +225,7 @@ def check_value(name: str, value: Any) -> Any:
 
 def preset_default(p: Param, preset: str) -> Any:
     """Parameter ``p``'s default under sampler preset ``preset`` (its own default if the preset does not set it)."""
-    return getattr(PRESETS[preset], p.name) if p.name in PRESET_PARAMS else p.default
+    return getattr(PRESETS[preset], p.name) if p.name in PRESET_SETTINGS else p.default
 
 
 def declare_and_read(node) -> dict[str, Any]:

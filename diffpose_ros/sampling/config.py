@@ -81,3 +81,7 @@ FAST = SamplerConfig(num_steps=6, guidance_iters=1)
 # the last steps of 2D evidence (clean maps: reprojection 2.1 vs 0.8 px): 1.5 there
 ACCURATE = SamplerConfig(restart_below=0.5, restart_all=True, restart_refine=2, evidence_gain=1.5)
 PRESETS = {"default": DEFAULT, "fast": FAST, "accurate": ACCURATE}
+# The settings a preset gives and a user sets per run: node parameters, EstimatorConfig and H36MEvalConfig fields
+# of these names (the presets' other fields are the same in every preset and stay internal).
+PRESET_SETTINGS = ("num_hypotheses", "num_steps", "guidance_scale", "guidance_iters", "eta", "resample_every",
+                   "restart_below", "restart_all", "restart_refine", "evidence_gain")

@@ -20,12 +20,13 @@ def installed_paths() -> tuple[Path, Path]:
 
 def estimator_command(params_file: "str | Path | None" = None, overrides: "dict[str, object] | None" = None,
                       image: str = "/camera/image_raw", camera_info: str = "/camera/camera_info",
-                      namespace: str = "", log_level: str = "info", extra_remaps: "dict[str, str] | None" = None,
-                      preset: str = "default") -> list[str]:
-    """The command line launch_ros builds for the launch file's Node, with parameter overrides."""
+                      namespace: str = "", log_level: str = "info", extra_remaps: "dict[str, str] | None" = None
+                      ) -> list[str]:
+    """The command line launch_ros builds for the launch file's Node, with parameter overrides (``"preset"``
+    among them takes the place of the launch argument's, ``default``)."""
     exe, default_params = installed_paths()
     overrides = dict(overrides or {})
-    preset = str(overrides.pop("preset", preset))
+    preset = overrides.pop("preset", "default")
     cmd = [str(exe), "--ros-args", "--log-level", log_level, "-r", "__node:=estimator",
            "--params-file", str(params_file or default_params), "-p", f"preset:={preset}", "-r", f"image:={image}",
            "-r", f"camera_info:={camera_info}"]
