@@ -192,23 +192,25 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
         out[f"depth_best_of_{k}_mm"] = 1000 * float(np.mean(depth_best[k]))
     for name, vals in node.items():
         out[f"{name}_mm"] = 1000 * float(np.mean(vals))
-    cat_arr = np.asarray(cats)
-    out["per_category"] = {
-        c: {f"best_of_{k}_mm": 1000 * float(np.mean(np.asarray(best[k])[cat_arr == c])) for k in ks}
-        | {"top_mm": 1000 * float(np.mean(np.asarray(node["top"])[cat_arr == c])), "frames": int((cat_arr == c).sum())}
-        for c in sorted(set(cats))}
-    source_arr = np.asarray([c.partition("/")[0] for c in cats])
-    per_source: dict = {}
-    for src in sorted(set(source_arr)):
-        sel = source_arr == src
-        per_source[src] = {f"{kind}best_of_{k}_mm": 1000 * float(np.mean(np.asarray(vals[k])[sel]))
-                           for k in ks for kind, vals in (("", best), ("pa_", pa_best))}
-        per_source[src] |= {"top_mm": 1000 * float(np.mean(np.asarray(node["top"])[sel])), "frames": int(sel.sum())}
-    out["per_source"] = per_source
+    top = {"top_mm": node["top"]}
+    out["per_category"] = _means_by(cats, {f"best_of_{k}_mm": best[k] for k in ks} | top)
+    scores = {f"{kind}best_of_{k}_mm": vals[k] for k in ks for kind, vals in (("", best), ("pa_", pa_best))}
+    per_source = out["per_source"] = _means_by([c.partition("/")[0] for c in cats], scores | top)
     # each source counts once, as each action does in Human3.6M's protocol (the pose mean above weighs the
     # sources by their held-out poses)
     out["source_mean"] = {key: float(np.mean([v[key] for v in per_source.values()]))
                           for key in next(iter(per_source.values())) if key != "frames"}
+    return out
+
+
+def _means_by(labels: list[str], series: dict[str, list]) -> dict[str, dict]:
+    """Per label (sorted): the mean of each series over its frames, in mm, and its number of frames."""
+    labels_arr = np.asarray(labels)
+    out = {}
+    for label in sorted(set(labels)):
+        sel = labels_arr == label
+        out[label] = {name: 1000 * float(np.mean(np.asarray(vals)[sel])) for name, vals in series.items()}
+        out[label]["frames"] = int(sel.sum())
     return out
 
 
