@@ -43,6 +43,9 @@ class EstimatorConfig:
     body_height_sd: float = DEFAULT_BODY_HEIGHT[1]  # relative spread of an explicit body_height
     tilt_prior_deg: tuple[float, float] = SAMPLER.tilt_prior_deg  # camera pitch range used while gravity is unknown
     gravity: tuple[float, ...] = ()  # gravity in the camera optical frame (any length); () = unknown
+    # the camera centre's height (m) above the floor people stand on; with gravity known the floor tells each
+    # person's size and distance (sampling.floor_contact); 0 = unknown
+    camera_height: float = 0.0
     prior_weights: str = ""  # empty: the shipped prior
     detector_model: str = "full"
     person_detector: str = "centernet"
@@ -102,6 +105,7 @@ PARAM_FIELDS = {
     "detector.redetect_every": "redetect_every", "detector.min_person_px": "min_person_px",
     "max_people_per_frame": "max_people_per_frame", "body_height": "body_height",
     "body_height_sd": "body_height_sd", "tilt_prior_deg": "tilt_prior_deg",
+    "floor.camera_height": "camera_height",
     "tracking.min_hits": "track_min_hits", "tracking.max_lost": "track_max_lost",
     "tracking.trust_external_ids": "trust_external_ids", "temporal.warm_start": "warm_start",
     "temporal.warm_strength": "warm_strength", "temporal.warm_max_residual": "warm_max_residual",
@@ -115,7 +119,7 @@ LIVE_FIELDS = frozenset({"seed", "num_hypotheses", "num_steps", "guidance_scale"
                          "resample_every", "restart_below", "restart_all", "restart_refine", "evidence_gain",
                          "max_people", "min_detection_score", "min_presence", "min_joint_score",
                          "max_people_per_frame", "body_height", "body_height_sd", "tilt_prior_deg", "gravity",
-                         "min_person_px"})
+                         "camera_height", "min_person_px"})
 
 
 @dataclass
@@ -232,11 +236,13 @@ class PoseEstimator:
             self._detector = det
         return self._detector
 
-    def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera, gravity: np.ndarray | None = None
-                 ) -> FrameEstimate:
+    def estimate(self, image_rgb: np.ndarray, camera: PinholeCamera, gravity: np.ndarray | None = None,
+                 camera_height: float | None = None) -> FrameEstimate:
         """Detect people in an RGB (or grey) image and sample hypotheses for each (video: call per frame).
 
         ``gravity`` (camera optical frame) keeps the hypotheses upright; None = ``config.gravity`` or unknown.
+        With gravity known, ``camera_height`` (m above the floor; None = ``config.camera_height``, 0 = unknown) lets
+        the floor set each person's size and distance.
         With ``tracking`` the identity tracker assigns the ``track_id``s (the image adds a colour cue).
         """
         t0 = time.perf_counter()
@@ -244,7 +250,8 @@ class PoseEstimator:
         detect_ms = 1e3 * (time.perf_counter() - t0)
         observations = [o for o in found if self._visible_extent_px(o) >= self.config.min_person_px]
         keep = self.config.max_people_per_frame
-        frame = self._sample_people(observations[:keep], camera, gravity, image_rgb, assign_ids=True)
+        frame = self._sample_people(observations[:keep], camera, gravity, image_rgb, assign_ids=True,
+                                    camera_height=camera_height)
         frame.timings_ms = {"detect": detect_ms, **frame.timings_ms}
         frame.people_cut = max(0, len(observations) - keep)
         frame.people_too_small = len(found) - len(observations)
@@ -256,9 +263,10 @@ class PoseEstimator:
         used = (np.asarray(obs.scores) >= self.config.min_joint_score) & np.isfinite(kp).all(-1)
         return float(np.ptp(kp[used], axis=0).max()) if used.sum() >= 2 else 0.0
 
-    def estimate_from_observations(self, observations, camera: PinholeCamera, gravity: np.ndarray | None = None
-                                   ) -> FrameEstimate:
-        """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image.
+    def estimate_from_observations(self, observations, camera: PinholeCamera, gravity: np.ndarray | None = None,
+                                   camera_height: float | None = None) -> FrameEstimate:
+        """Sample hypotheses for 2D observations (``PersonObservation`` list) already in the image (``gravity`` and
+        ``camera_height`` as in :meth:`estimate`).
 
         Their ``track_id``s are kept when all are set and ``trust_external_ids``; otherwise (with ``tracking``)
         the identity tracker assigns them. Raises BadInputError (too_many_people) for more than
@@ -267,7 +275,8 @@ class PoseEstimator:
         InputLimits(max_people=self.config.max_people_per_frame).check_people(len(observations))
         observations = list(observations)
         keep = self.config.trust_external_ids and all(getattr(o, "track_id", -1) >= 0 for o in observations)
-        return self._sample_people(observations, camera, gravity, None, assign_ids=not keep)
+        return self._sample_people(observations, camera, gravity, None, assign_ids=not keep,
+                                   camera_height=camera_height)
 
     def _gravity_changed(self, gravity: np.ndarray | None, tolerance_deg: float = 3.0) -> bool:
         """Whether gravity became known, unknown, or turned by more than ``tolerance_deg`` since the last frame."""
@@ -278,7 +287,8 @@ class PoseEstimator:
         return float(last @ self._last_gravity) < np.cos(np.radians(tolerance_deg))
 
     def _sample_people(self, observations: list, camera: PinholeCamera, gravity: np.ndarray | None,
-                       image_rgb: np.ndarray | None, assign_ids: bool) -> FrameEstimate:
+                       image_rgb: np.ndarray | None, assign_ids: bool, camera_height: float | None = None
+                       ) -> FrameEstimate:
         """Track (optionally), then sample every person in one batch; tracked people are warm-started from
         their previous frame and filtered over time (``temporal.*``)."""
         from diffpose_ros.tracking.temporal import ConstantVelocityFilter, TrackMemory, rescale_about_camera
@@ -292,6 +302,8 @@ class PoseEstimator:
             gravity = np.asarray(c.gravity, dtype=np.float64)
         if self._gravity_changed(gravity):  # hypotheses sampled under another "up" must not seed this frame's
             self._memory.clear()
+        height = c.camera_height if camera_height is None else float(camera_height)
+        floor = height if height > 0 and gravity is not None else None
         self._frame += 1
         ids = [int(getattr(o, "track_id", -1)) for o in observations]
         tracks = [t if c.tracking and t >= 0 else -1 for t in ids]  # people with temporal state
@@ -301,10 +313,10 @@ class PoseEstimator:
                  else None for mem, ok in zip(memories, coherent)]
         if c.batch_people:
             results = self.sampler.sample_many(observations, camera, gravity=gravity, inits=inits,
-                                               init_strength=c.warm_strength)
+                                               init_strength=c.warm_strength, camera_height=floor)
         else:
-            results = [self.sampler.sample(o, camera, gravity=gravity, init=i, init_strength=c.warm_strength)
-                       for o, i in zip(observations, inits)]
+            results = [self.sampler.sample(o, camera, gravity=gravity, init=i, init_strength=c.warm_strength,
+                                           camera_height=floor) for o, i in zip(observations, inits)]
         people = []
         for i, (obs, result, track, mem, init, ok) in enumerate(zip(observations, results, tracks, memories, inits,
                                                                     coherent)):

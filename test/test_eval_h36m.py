@@ -207,3 +207,9 @@ def test_cli_reports_known_and_unknown_gravity(tmp_path: Path) -> None:
     assert config["restart_refine"] == ACCURATE.restart_refine != DEFAULT.restart_refine
     assert config["evidence_gain"] == ACCURATE.evidence_gain != DEFAULT.evidence_gain
     assert results["known"]["config"]["restart_below"] == DEFAULT.restart_below
+    # gravity known plus the camera's height above the floor (the world's z = 0 plane, 1.5-1.6 m for these cameras)
+    rc = main(["--data-3d", str(tmp_path / "d3.npz"), "--out", str(tmp_path / "floor"), "--subjects", "S9",
+               "--cameras", "0", "-m", "2", "--steps", "2", "--prior-weights", str(weights), "--gravity", "floor"])
+    floor = json.loads((tmp_path / "floor" / "results.json").read_text())
+    assert rc == 0 and floor["config"]["gravity"] == "floor" and floor["frames"] == 2
+    assert floor["config_key"] != results["known"]["config_key"]

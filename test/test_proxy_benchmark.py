@@ -31,6 +31,8 @@ def test_views_are_upright_in_view_and_on_the_floor(people: np.ndarray, scene: s
         level = fr.pose_camera @ level_to_camera(fr.gravity)  # back into the upright frame: y down
         spine = level[8] - level[0]
         assert spine[1] < -0.8 * np.linalg.norm(spine)  # the thorax is above the pelvis
+        clearance = fr.camera_height - level[:, 1].max()  # the floor lies a few cm below the lowest joint
+        assert pb.FLOOR_CLEARANCE_RANGE_M[0] <= clearance <= pb.FLOOR_CLEARANCE_RANGE_M[1]
         pitch = np.degrees(np.arcsin(fr.gravity[2]))
         if scene == "level":
             assert abs(pitch) < 1e-9
@@ -56,6 +58,17 @@ def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, peop
     assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely
     assert pb.pose_category("bandai_ds1/dataset-1_bow_angry_001") == "bandai_ds1/bow"
     assert pb.pose_category("cmu_pos/test/soccer/soccer_1") == "cmu_pos/soccer"
+
+
+def test_the_floor_changes_only_sizes_and_distances(prior: PosePrior, people: np.ndarray) -> None:
+    """``floor`` passes each view's camera height: the same hypotheses (same draws) come out rescaled, so the
+    scale-normalised errors match ``known`` exactly and the metric ones do not."""
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], "h36m", seed=2)[:6]
+    known, floor = (pb.evaluate(SamplerConfig().build(prior, seed=0), frames, "clean", g, (8,), m_node=8)
+                    for g in ("known", "floor"))
+    assert floor["n_best_of_8_mm"] == pytest.approx(known["n_best_of_8_mm"], abs=1e-3)
+    assert floor["pa_best_of_8_mm"] == pytest.approx(known["pa_best_of_8_mm"], abs=1e-3)
+    assert floor["best_of_8_mm"] != pytest.approx(known["best_of_8_mm"], abs=0.1)
 
 
 def test_repeats_average_runs_of_different_sampler_seeds(prior: PosePrior, people: np.ndarray) -> None:

@@ -65,7 +65,8 @@ class H36MEvalConfig:
     restart_all: bool = SAMPLER.restart_all
     restart_refine: int = SAMPLER.restart_refine
     evidence_gain: float = SAMPLER.evidence_gain
-    gravity: str = "known"  # known: from the camera extrinsics; unknown: the sampler's tilt prior
+    gravity: str = "known"  # known: from the camera extrinsics; unknown: the sampler's tilt prior; floor: known,
+    # plus the camera's height above the floor (the world's z = 0 plane)
     seed: int = 0
     prior_weights: str = ""
     device: str = "cpu"
@@ -107,8 +108,9 @@ def evaluate_sequence(seq: H36MSequence, cfg: H36MEvalConfig, estimator: PoseEst
         if obs is None:
             missing += 1
             continue
-        gravity = cam.gravity() if cfg.gravity == "known" else None
-        result = estimator.estimate_from_observations([obs], cam.pinhole(), gravity)
+        gravity = cam.gravity() if cfg.gravity in ("known", "floor") else None
+        height = float(cam.centre[2]) if cfg.gravity == "floor" else None
+        result = estimator.estimate_from_observations([obs], cam.pinhole(), gravity, height)
         times.append(result.timings_ms["sample"])
         hyps.append(result.people[0].hypotheses)
         gts.append(gt_cam)
@@ -225,8 +227,9 @@ def main(argv: "list[str] | None" = None) -> int:
     ap.add_argument("--guidance-scale", type=float, default=None, help="default: the preset's")
     ap.add_argument("--guidance-iters", type=int, default=None, help="default: the preset's")
     ap.add_argument("--eta", type=float, default=None, help="default: the preset's")
-    ap.add_argument("--gravity", nargs="+", choices=["known", "unknown"], default=["known", "unknown"],
-                    help="gravity from the camera extrinsics, or not given (each mode is run; OUT/<mode>/)")
+    ap.add_argument("--gravity", nargs="+", choices=["known", "unknown", "floor"], default=["known", "unknown"],
+                    help="gravity from the camera extrinsics, or not given, or known with the camera's height above "
+                         "the floor (each mode is run; OUT/<mode>/)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--prior-weights", default="", help="empty = the shipped prior")
     ap.add_argument("--device", default="cpu")

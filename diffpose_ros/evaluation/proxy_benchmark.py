@@ -1,7 +1,7 @@
 """A Human3.6M-like proxy benchmark on held-out mocap: upright people, calibrated cameras, synthetic heatmaps.
 
     python -m diffpose_ros.evaluation.proxy_benchmark [--frames 120] [--scenes h36m level robot] \
-        [--noise noisy clean] [--gravity known unknown] [--weights PATH] [--out out/proxy]
+        [--noise noisy clean] [--gravity known unknown floor] [--weights PATH] [--out out/proxy]
 
 Held-out takes (the test split of the mocap pose set, whole takes) are stood upright on the floor of a capture
 volume with a random heading and seen through
@@ -13,7 +13,8 @@ volume with a random heading and seen through
 with 2D evidence from the evaluators' synthetic heatmaps (``noisy``: the detector noise model of
 :mod:`.synthetic_heatmaps`; ``clean``: sharp, noise-free maps at the exact projections, which separates the
 method's own error from detector noise). Gravity is either passed to the sampler from the camera extrinsics
-(``known``) or not (``unknown``: the sampler's tilt prior covers it).
+(``known``) or not (``unknown``: the sampler's tilt prior covers it); ``floor`` also passes the camera's height above
+the floor (as a robot knows it), which tells the sampler each person's size (:mod:`..sampling.floor_contact`).
 
 Best-of-k comes from its own draw of k hypotheses per frame, as ``h36m_eval -m k`` scores it (the sampler's
 sequential Monte Carlo resampling makes the first k of a larger draw a different population); the node's m=16
@@ -45,7 +46,8 @@ from .synthetic_heatmaps import SyntheticConfig
 
 SCENES = ("h36m", "level", "robot")
 NOISE = ("noisy", "clean")
-GRAVITY = ("known", "unknown")
+GRAVITY = ("known", "unknown", "floor")  # floor: gravity and the camera's height above the floor known
+FLOOR_CLEARANCE_RANGE_M = (0.03, 0.13)  # the floor lies this far below the lowest joint (drawn per pose)
 CANONICAL_TO_WORLD = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, -1.0, 0.0]])  # (x, y down, z fwd) -> z up
 CLEAN = SyntheticConfig(crop_jitter=0.0, sigma_hm=1.0, sigma_jitter=(1.0, 1.0), centre_noise_hm=0.0,
                         offset_prob=0.0, drop_prob=0.0, background=1e-6, background_noise=0.0)
@@ -61,6 +63,7 @@ class ProxyFrame:
     pose_camera: np.ndarray  # [17, 3] ground truth (m)
     category: str
     seed: int
+    camera_height: float = float("nan")  # camera centre above the floor (m)
 
 
 def pose_category(take: str) -> str:
@@ -98,7 +101,8 @@ def _inside(px: np.ndarray, cam: PinholeCamera, margin: float = 5.0) -> bool:
                 and px[:, 1].max() < cam.height - margin)
 
 
-def _h36m_views(world: np.ndarray, rng: np.random.Generator) -> list[tuple[np.ndarray, PinholeCamera, np.ndarray]]:
+def _h36m_views(world: np.ndarray, rng: np.random.Generator
+                ) -> list[tuple[np.ndarray, PinholeCamera, np.ndarray, float]]:
     out = []
     for index in range(4):
         cam = h36m_camera("S9", index)
@@ -106,13 +110,13 @@ def _h36m_views(world: np.ndarray, rng: np.random.Generator) -> list[tuple[np.nd
             shifted = world + np.r_[rng.uniform(-1.5, 1.5, 2), 0.0]
             pc = cam.world_to_camera(shifted)
             if (pc[:, 2] > 0.5).all() and _inside(cam.project(pc, distort=False), cam.pinhole()):
-                out.append((pc, cam.pinhole(), cam.gravity()))
+                out.append((pc, cam.pinhole(), cam.gravity(), float(cam.centre[2])))
                 break
     return out
 
 
 def _mounted_view(world: np.ndarray, rng: np.random.Generator, pitch_range: tuple[float, float]
-                  ) -> tuple[np.ndarray, PinholeCamera, np.ndarray] | None:
+                  ) -> tuple[np.ndarray, PinholeCamera, np.ndarray, float] | None:
     f = float(rng.uniform(500.0, 600.0))
     cam = PinholeCamera(f, f, 319.5, 239.5, 640, 480)
     far = 2.5 + 0.05 * max(pitch_range)  # a camera looking down needs more distance to see the whole body
@@ -125,12 +129,15 @@ def _mounted_view(world: np.ndarray, rng: np.random.Generator, pitch_range: tupl
         level = level + np.array([rng.uniform(-1.0, 1.0), height - level[:, 1].max(), rng.uniform(far, far + 2.5)])
         pc = level @ r.T
         if (pc[:, 2] > 0.5).all() and _inside(cam.project(pc), cam):
-            return pc, cam, gravity
+            return pc, cam, gravity, height
     return None
 
 
 def make_frames(poses: np.ndarray, categories: list[str], scene: str, seed: int) -> list[ProxyFrame]:
-    """Views of every pose in ``scene`` (4 per pose for h36m, 1 otherwise); deterministic for a seed."""
+    """Views of every pose in ``scene`` (4 per pose for h36m, 1 otherwise); deterministic for a seed.
+
+    Each pose's lowest joint stands at z = 0; the floor lies ``FLOOR_CLEARANCE_RANGE_M`` (uniform, its own draw per
+    pose) below it, like an ankle joint above the sole, and sets each view's ``camera_height``."""
     rng = np.random.default_rng(stable_seed(seed, scene))
     frames = []
     for i, (pose, cat) in enumerate(zip(poses, categories)):
@@ -140,8 +147,10 @@ def make_frames(poses: np.ndarray, categories: list[str], scene: str, seed: int)
         else:
             view = _mounted_view(world, rng, (20.0, 30.0) if scene == "robot" else (0.0, 0.0))
             views = [view] if view is not None else []
-        for j, (pc, cam, g) in enumerate(views):
-            frames.append(ProxyFrame(cam.project(pc), cam, g, pc, cat, stable_seed(seed, scene, i, j)))
+        clearance = np.random.default_rng(stable_seed(seed, scene, i, "floor")).uniform(*FLOOR_CLEARANCE_RANGE_M)
+        for j, (pc, cam, g, above_lowest) in enumerate(views):
+            frames.append(ProxyFrame(cam.project(pc), cam, g, pc, cat, stable_seed(seed, scene, i, j),
+                                     above_lowest + clearance))
     return frames
 
 
@@ -164,9 +173,11 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
     reproj, cats = [], []
     for fr in tqdm(frames, desc=f"{noise}/{gravity}", unit="frame", leave=False):
         obs = synthetic_observation(fr.keypoints, np.random.default_rng(fr.seed), synth)
-        g = fr.gravity if gravity == "known" else None
+        g = fr.gravity if gravity in ("known", "floor") else None
+        floor = fr.camera_height if gravity == "floor" else None
         gt = fr.pose_camera - fr.pose_camera[:1]
-        draws = {k: sampler.sample(obs, fr.camera, num_hypotheses=k, gravity=g) for k in sorted({*ks, m_node})}
+        draws = {k: sampler.sample(obs, fr.camera, num_hypotheses=k, gravity=g, camera_height=floor)
+                 for k in sorted({*ks, m_node})}
         for k in ks:
             hyp = draws[k].poses_root_relative.astype(np.float64)
             errors = metrics.mpjpe(hyp, gt[None])

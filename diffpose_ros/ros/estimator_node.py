@@ -50,6 +50,8 @@ from diffpose_ros.ros.parameters import (
 from diffpose_ros.sampling.config import PRESET_SETTINGS
 from diffpose_ros.visualization.overlay import draw_overlay
 
+FLOOR = "floor.camera_height"
+
 
 @dataclass
 class Frame:
@@ -123,7 +125,10 @@ class EstimatorNode(Node):
         self.get_logger().info(
             f"estimator ready: input={kind} on {self.resolve_topic_name(topic)}, preset={p['preset']}"
             f"{f' with {own}' if own else ''}, m={p['num_hypotheses']}, steps={p['num_steps']}, "
-            f"detector={p['detector.model']}, device={p['device']}")
+            f"detector={p['detector.model']}, device={p['device']}, gravity={p['gravity.source']}"
+            f"{f', camera {p[FLOOR]:.2f} m above the floor' if p[FLOOR] > 0 else ''}")
+        if p[FLOOR] > 0 and p["gravity.source"] == "none":
+            self.get_logger().warn(f"{FLOOR} is used only with gravity known (gravity.source parameter or imu)")
 
     # ---------------------------------------------------------------- callbacks
     def _on_camera_info(self, msg: CameraInfo) -> None:

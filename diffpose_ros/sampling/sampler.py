@@ -25,6 +25,7 @@ from ..core.camera import PinholeCamera
 from ..core.gravity import gravity_from_pitch_roll, level_to_camera
 from ..core.skeleton import JOINT_INDEX, NUM_JOINTS, STATURE_TO_NOMINAL, nominal_height
 from .config import DEFAULT_BODY_HEIGHT
+from .floor_contact import floor_size_factor
 from .guidance import (
     GuidanceSchedule,
     Likelihood,
@@ -281,7 +282,7 @@ class GuidedSampler:
                known_depth: float | None = None, generator: torch.Generator | None = None,
                likelihood: Likelihood | None = None, inpainting: Inpainting | None = None,
                gravity: np.ndarray | None = None, init: "np.ndarray | None" = None,
-               init_strength: float = 0.3) -> SampleResult:
+               init_strength: float = 0.3, camera_height: float | None = None) -> SampleResult:
         """Draw hypotheses for one observation (PersonObservation-like object / dict, or None = unconditional).
 
         ``camera`` is required when guiding. ``likelihood`` overrides the one built from ``observation``.
@@ -290,17 +291,19 @@ class GuidedSampler:
         ``tilt_prior_deg`` (see :mod:`diffpose_ros.core.gravity`). ``init`` (``[m, 17, 3]`` root-relative metres,
         camera frame, e.g. the previous video frame's hypotheses) warm-starts the sampler: re-noised to the grid
         timestep a fraction ``init_strength`` from the end, only the remaining steps run (SDEdit-style).
+        ``camera_height`` (metres above the floor; needs ``gravity``) lets the floor tell each hypothesis's body
+        size (see :mod:`diffpose_ros.sampling.floor_contact`).
         """
         return self.sample_many([observation], camera, num_hypotheses, known_depth,
                                 None if generator is None else [generator],
                                 None if likelihood is None else [likelihood], inpainting, gravity,
-                                None if init is None else [init], init_strength)[0]
+                                None if init is None else [init], init_strength, camera_height)[0]
 
     def sample_many(self, observations: list, camera: PinholeCamera | None = None, num_hypotheses: int | None = None,
                     known_depth: float | None = None, generators: "list[torch.Generator] | None" = None,
                     likelihoods: "list[Likelihood] | None" = None, inpainting: Inpainting | None = None,
                     gravity: np.ndarray | None = None, inits: "list | None" = None,
-                    init_strength: float = 0.3) -> list[SampleResult]:
+                    init_strength: float = 0.3, camera_height: float | None = None) -> list[SampleResult]:
         """Several people of one image in ONE batch of ``P * m`` through the prior, guided side by side (their
         likelihoods and translation solvers stacked; people whose likelihoods cannot stack are guided one by one).
 
@@ -308,6 +311,7 @@ class GuidedSampler:
         the results equal per-person :meth:`sample` calls (up to float rounding of the batched network).
         Without them the sampler's generator is used for everyone. ``inits`` (None or, per person, None or an
         ``[m, 17, 3]`` start) warm-start as in :meth:`sample`; people with and without one run as two batches.
+        ``camera_height`` as in :meth:`sample`.
         """
         threads = torch.get_num_threads()
         switch = self.num_threads is not None and self.num_threads != threads
@@ -329,6 +333,8 @@ class GuidedSampler:
                                  f"{len(inits) if inits is not None else 0} inits")
             if not 0.0 < float(init_strength) <= 1.0:
                 raise ValueError(f"init_strength must be in (0, 1], got {init_strength}")
+            if camera_height is not None and (gravity is None or not np.isfinite(camera_height)):
+                raise ValueError(f"camera_height ({camera_height}) needs gravity and must be finite")
             rots = [self._rotations(gravity, m, g, guided=lik is not None and inpainting is None)
                     for lik, g in zip(liks, gens)]
             warm = [p for p in range(len(liks)) if inits is not None and inits[p] is not None]
@@ -339,7 +345,7 @@ class GuidedSampler:
                 for g in groups if liks else []:
                     res = self._run([liks[p] for p in g], camera, m, known_depth, [gens[p] for p in g], inpainting,
                                     [rots[p] for p in g], None if inits is None else [inits[p] for p in g],
-                                    float(init_strength))
+                                    float(init_strength), floor=camera_height)
                     for p, r in zip(g, res):
                         out[p] = r
             return out
@@ -375,8 +381,8 @@ class GuidedSampler:
             x0.append(self.prior.to_model_space(_to_level(pose - pose[:, :1], rot)))
         return start, x0
 
-    def _groups(self, liks: list, camera: PinholeCamera | None, known_depth: float | None, rots: list
-                ) -> list["_Group"]:
+    def _groups(self, liks: list, camera: PinholeCamera | None, known_depth: float | None, rots: list,
+                floor: float | None = None) -> list["_Group"]:
         """People guided side by side: the guided ones whose likelihoods stack form one group (usually all of
         them); any other person is a group of its own (unguided people have no likelihood)."""
         groups: list[_Group] = []
@@ -390,18 +396,19 @@ class GuidedSampler:
                 groups.append(_Group([p], [lik]))
         for grp in groups:
             grp.finalise(camera, known_depth, [rots[p] for p in grp.people], len(liks), self.depth_prior)
+            grp.floor = floor
         return groups
 
     def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None, gens: list,
              inpainting: Inpainting | None, rots: list, inits: list | None = None, init_strength: float = 0.3,
-             resume: "_Resume | None" = None) -> list[SampleResult]:
+             resume: "_Resume | None" = None, floor: float | None = None) -> list[SampleResult]:
         """Sample ``P = len(liks)`` people side by side; ``resume`` re-runs people from a grid step with the x0 saved
         at the gross-error drop step (see ``restart_below``)."""
         prior = self.prior
         sched = self.scheduler if resume is None else resume.scheduler
         T = sched.num_train_timesteps
         P = len(liks)
-        groups = self._groups(liks, camera, known_depth, rots)
+        groups = self._groups(liks, camera, known_depth, rots, floor)
         if resume is not None:
             for grp in groups:
                 grp.drop_joints(resume.dropped[grp.people], camera)
@@ -511,11 +518,12 @@ class GuidedSampler:
                 results[p] = res
         if saved:
             self._rerun(results, saved, states, liks, camera, m, known_depth, gens, restart, grid.index(check) + 1,
-                        warm is not None)
+                        warm is not None, floor)
         return results
 
     def _rerun(self, results: list, saved: dict, states: dict, liks: list, camera: PinholeCamera, m: int,
-               known_depth: float | None, gens: list, start: int, steps_before: int, warm: bool) -> None:
+               known_depth: float | None, gens: list, start: int, steps_before: int, warm: bool,
+               floor: float | None = None) -> None:
         """Re-run the people saved at the gross-error drop step (who lost a joint there, or everyone with
         ``restart_all``) from grid index ``start`` into ``results`` (``saved``: person -> x0, rotation, dropped
         joints, ancestry; ``states``: their generators' states then)."""
@@ -532,7 +540,7 @@ class GuidedSampler:
         rerun = self._run([liks[p] for p in again], camera, m, known_depth, [gens[p] for p in again], None,
                           [saved[p][1] for p in again], resume=_Resume(
                               sched, start, phase, [saved[p][0] for p in again],
-                              torch.stack([saved[p][2] for p in again])))
+                              torch.stack([saved[p][2] for p in again])), floor=floor)
         for p, res in zip(again, rerun):
             res.info.update(restarted=True, steps_run=steps_before + res.info["steps_run"], warm_start=warm)
             before = saved[p][3]  # the re-run's rows descend from the saved ones, which descend from the start
@@ -590,15 +598,15 @@ class GuidedSampler:
         eps = self.prior.predict_noise(x_t.reshape(-1, NUM_JOINTS, 3), t).view_as(x_t)
         return ((eps - noise)[..., 1:, :] ** 2).sum((-1, -2)).sum(0).view(G, m)
 
-    def _resize(self, pose_rr: Tensor, gens: list) -> Tensor:
+    def _resize(self, pose_rr: Tensor, gens: list) -> tuple[Tensor, Tensor]:
         """Scale each hypothesis (``[G, m, J, 3]``, person g drawing from ``gens[g]``) to a body height drawn from
-        ``body_height`` (see the class docstring)."""
+        ``body_height`` (see the class docstring); also returns each draw's log size relative to the median."""
         stature, sd = self.body_height
         m = pose_rr.shape[1]
         z = torch.stack([torch.randn(m, generator=g, device=pose_rr.device) if sd > 0 else
                          torch.zeros(m, device=pose_rr.device) for g in gens])
         target = STATURE_TO_NOMINAL * stature * torch.exp(sd * z)
-        return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[..., None, None]
+        return pose_rr * (target / nominal_height(pose_rr).clamp_min(1e-3))[..., None, None], sd * z
 
     def _best_heading(self, x0: Tensor, lik: Likelihood, camera: PinholeCamera,
                       solver: RootTranslationSolver, rot: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -717,8 +725,9 @@ class GuidedSampler:
         lik, solver = grp.lik, grp.solver
         pose_rr = self.prior.from_model_space(x).float()
         pose_rr = _to_camera(pose_rr - pose_rr[..., :1, :], grp.rot)
-        if lik is not None and known_depth is None and inpainting is None and self.body_height[0] > 0:
-            pose_rr = self._resize(pose_rr, gens)
+        resize = lik is not None and known_depth is None and inpainting is None and self.body_height[0] > 0
+        if resize:
+            pose_rr, size_dev = self._resize(pose_rr, gens)
         if inpainting is not None and inpainting.known_metric is not None:
             known = inpainting.known_metric.to(pose_rr).expand_as(pose_rr)
             pose_rr = torch.where(inpainting.mask.to(pose_rr.device)[:, None], known, pose_rr)
@@ -727,6 +736,10 @@ class GuidedSampler:
             trans[..., 2] = self.depth_prior if known_depth is None else known_depth
         else:
             trans = solver(pose_rr)
+        if resize and grp.floor is not None and grp.rot is not None:  # the floor tells the body's size
+            down = grp.rot[..., :, 1].to(pose_rr)  # the level frame's y (gravity) in the camera frame
+            f = floor_size_factor(pose_rr + trans[..., None, :], down, grp.floor, size_dev, self.body_height[1])
+            pose_rr, trans = pose_rr * f[..., None, None], trans * f[..., None]
         pose_cam = pose_rr + trans[..., None, :]
         G, m = pose_rr.shape[:2]
         if lik is not None:
@@ -781,6 +794,7 @@ class _Group:
     base_weights: Tensor | None = None  # the stacked likelihood's joint weights before any joint was dropped
     known_depth: float | None = None
     depth_prior: float = 4.0
+    floor: float | None = None  # the camera's height above the floor (m), with gravity known; None = unknown
 
     def finalise(self, camera: PinholeCamera | None, known_depth: float | None, rots: list, num_people: int,
                  depth_prior: float) -> None:
