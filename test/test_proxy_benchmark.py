@@ -58,6 +58,7 @@ def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, peop
     assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely
     assert pb.pose_category("bandai_ds1/dataset-1_bow_angry_001") == "bandai_ds1/bow"
     assert pb.pose_category("cmu_pos/test/soccer/soccer_1") == "cmu_pos/soccer"
+    assert pb.pose_category("cmu_cc/005_005_02") == "cmu_cc/subject_005"
 
 
 def test_the_floor_changes_only_sizes_and_distances(prior: PosePrior, people: np.ndarray) -> None:

@@ -67,11 +67,15 @@ class ProxyFrame:
 
 
 def pose_category(take: str) -> str:
-    """``source/action`` from a take name (e.g. ``bandai_ds1/dataset-1_bow_angry_001`` -> ``bandai_ds1/bow``)."""
+    """``source/action`` from a take name (e.g. ``bandai_ds1/dataset-1_bow_angry_001`` -> ``bandai_ds1/bow``;
+    CMU's numbered takes by performer: ``cmu_cc/005_005_02`` -> ``cmu_cc/subject_005``)."""
     source, _, name = str(take).partition("/")
     name = re.sub(r"^dataset-\d+_", "", name.split("/")[-1] if "/" not in name else name.split("/")[-2])
     words = re.findall(r"[A-Za-z]+", name)
-    return f"{source}/{words[0].lower() if words else 'other'}"
+    if words:
+        return f"{source}/{words[0].lower()}"
+    number = re.match(r"\d+", name)
+    return f"{source}/{'subject_' + number.group() if number else 'other'}"
 
 
 def load_heldout(num: int, seed: int, sources: list[str] | None = None, split: str = "test"
