@@ -103,7 +103,8 @@ PARAMS: tuple[Param, ...] = (
           *_range(0.01, 3600.0), live=True),
     Param("floor.camera_height", 0.0, "height (m) of the camera centre above the floor people stand on: with "
           "gravity known (gravity.source parameter or imu) each person's lowest joint is put a few cm above that "
-          "floor, which sets body size and distance better than body_height alone (0 = unknown)",
+          "floor, which sets body size and distance better than body_height alone (0 = unknown; unused with "
+          "body_height 0)",
           *_range(0.0, 100.0), live=True),
     Param("tilt_prior_deg", list(SAMPLER.tilt_prior_deg), "camera pitch range (degrees, + = looking down) the "
           "hypotheses draw from while gravity is unknown; [0, 0] = assume a level camera",
