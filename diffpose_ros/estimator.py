@@ -90,6 +90,9 @@ class EstimatorConfig:
         return None if self.body_height < 0 else (self.body_height, self.body_height_sd)
 
 
+FLOOR_MEMORY_FRAMES = 20  # a warm hypothesis's height averages its last ~this many floor measurements
+
+
 # Node parameter name -> EstimatorConfig field.
 PARAM_FIELDS = {
     "device": "device", "seed": "seed", "num_hypotheses": "num_hypotheses", "num_steps": "num_steps",
@@ -339,9 +342,16 @@ class PoseEstimator:
                         mem.pose.x = None
                     rr = person.hypotheses - person.hypotheses[:, :1]
                     person = _replace_root_relative(person, mem.pose.update(rr))
+                sized = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+                measured = np.asarray(result.info.get("floor_measured", np.zeros(len(sized), bool)))
                 if init is None or mem.heights is None:  # the sampler drew each hypothesis a body height ...
-                    mem.heights = nominal_height(person.hypotheses - person.hypotheses[:, :1])
-                else:  # ... which hypothesis i keeps while it continues (scaled about the camera: same 2D)
+                    mem.heights, mem.floor_counts = sized, measured.astype(np.int64)
+                else:  # ... which hypothesis i keeps while it continues (scaled about the camera: same 2D);
+                    # where the floor measured it again, its height is the running mean (log) of those measurements
+                    n = mem.floor_counts if mem.floor_counts is not None else np.zeros(len(sized), np.int64)
+                    gain = np.where(measured, 1.0 / (np.minimum(n, FLOOR_MEMORY_FRAMES) + 1), 0.0)
+                    mem.heights = mem.heights * (sized / mem.heights) ** gain
+                    mem.floor_counts = n + measured
                     person = _rescale_hypotheses(person, mem.heights)
                 # the warm start continues the sampled bodies; the depth filter below only smooths the output
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]

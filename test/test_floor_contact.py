@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -95,3 +97,22 @@ def test_the_estimator_uses_its_camera_height_only_with_gravity(prior, people) -
     est.reconfigure(camera_height=0.0)  # live: 0 = unknown
     off = est.estimate_from_observations([obs], CAM, g).people[0]
     assert np.median(nominal_height(off.hypotheses - off.hypotheses[:, :1]) / STATURE_TO_NOMINAL) < 1.78
+
+
+def test_a_tracked_person_keeps_measuring_its_size_on_the_floor(prior, people) -> None:
+    """Video: warm-started frames keep each hypothesis's body height, and where the floor measures it again the
+    height follows the running mean of those measurements (instead of the first frame's draw alone)."""
+    est = PoseEstimator(EstimatorConfig(camera_height=DROP + FLOOR_CLEARANCE_M[0], seed=0))
+    depths, warm = [], []
+    for k in range(5):  # a 1.86 m person walking slowly across the view
+        pc, g = _view(people[1], 1.86, pitch=20.0)
+        pc = pc + np.array([0.05 * k, 0.0, 0.0])
+        obs = dataclasses.replace(synthetic_observation(CAM.project(pc), np.random.default_rng(k), CLEAN), track_id=7)
+        frame = est.estimate_from_observations([obs], CAM, g)
+        person = frame.people[0]
+        warm.append(frame.warm_people)
+        depths.append(np.log(np.median(person.hypotheses[:, 0, 2]) / pc[0, 2]))
+    assert warm[1:] == [1, 1, 1, 1]  # the later frames were warm-started
+    assert np.abs(depths).max() < 0.045, depths
+    memory = est._memory[7]
+    assert memory.floor_counts.max() >= 4 and memory.floor_counts.min() >= 1  # measured on every frame

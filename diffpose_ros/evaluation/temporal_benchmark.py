@@ -7,7 +7,9 @@ the synthetic detector renders heatmaps per frame (same noise for every variant)
 ``PoseEstimator.estimate_from_observations`` runs frame by frame with the identity tracker. Variants: ``cold``
 (every frame sampled from scratch, today's behaviour), ``cold+depth`` (+ log-depth Kalman filter), ``warm``
 (warm start from the previous frame's hypotheses + weight memory), ``warm+filters`` (the defaults: warm start,
-depth and pose filters). Variants run in lockstep, so their timings are side by side. Reported against ground truth:
+depth and pose filters); ``--floor`` adds each variant's twin told the camera's height above the (real, toe-level)
+floor with gravity (``+floor``). Variants run in lockstep, so their timings are side by side. Reported against
+ground truth:
 MPJPE (best of m, weighted mean, top weight; root-aligned, mm), acceleration error of the weighted mean pose
 (root-relative and in the camera frame, mm/frame^2), pelvis depth jitter (mean |frame-to-frame depth change -
 true change|, mm) and depth error, and ms per frame (all frames, and warm frames only). Writes
@@ -26,7 +28,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..core import metrics
-from .mocap_video import CAMERA, MocapScene, load_takes, place_walk, take_names
+from .mocap_video import CAMERA, CAMERA_HEIGHT_M, MocapScene, load_takes, place_walk, take_names
 
 OFF = {"warm_start": False, "weight_memory": 0.0, "smooth_depth": False, "smooth_pose": False}
 VARIANTS = {  # name -> EstimatorConfig overrides
@@ -35,6 +37,7 @@ VARIANTS = {  # name -> EstimatorConfig overrides
     "warm": {**OFF, "warm_start": True, "weight_memory": 0.5},
     "warm+filters": {},  # the defaults: warm start, weight memory, depth and pose filters
 }
+FLOOR = {"gravity": (0.0, 1.0, 0.0), "camera_height": CAMERA_HEIGHT_M}  # the "+floor" twins: a level camera 1 m up
 
 
 def video_takes(num_takes: int, max_frames: int, seed: int = 0, min_frames: int = 15) -> list[tuple[str, np.ndarray]]:
@@ -148,13 +151,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warm-strength", type=float, default=0.3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    ap.add_argument("--floor", action="store_true", help="also run each variant told the camera's height above the "
+                    "floor (and gravity): the '+floor' rows")
     ap.add_argument("--out", type=Path, default=Path("out/temporal"))
     args = ap.parse_args(argv)
     from ..estimator import EstimatorConfig, PoseEstimator
 
     takes = video_takes(args.takes, args.frames, args.seed)
     base = {"num_hypotheses": args.num_hypotheses, "num_steps": args.steps, "warm_strength": args.warm_strength}
-    estimators = {v: PoseEstimator(EstimatorConfig(**{**base, **VARIANTS[v]})) for v in args.variants}
+    configs = {v: {**base, **VARIANTS[v]} for v in args.variants}
+    if args.floor:
+        configs |= {f"{v}+floor": {**base, **VARIANTS[v], **FLOOR} for v in args.variants}
+    estimators = {v: PoseEstimator(EstimatorConfig(**c)) for v, c in configs.items()}
     runs = run_variants(estimators, takes, args.seed)
     table = {v: score(r) for v, r in runs.items()}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -163,9 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             "ms_warm_frame"]
     print(f"{len(takes)} held-out takes, {sum(len(p) for _, p in takes)} frames, m={args.num_hypotheses}, "
           f"steps={args.steps}, warm strength {args.warm_strength}")
-    print(f"{'variant':>12} " + " ".join(f"{c.replace('_mm', '').replace('mpjpe_', ''):>14}" for c in cols))
+    print(f"{'variant':>18} " + " ".join(f"{c.replace('_mm', '').replace('mpjpe_', ''):>14}" for c in cols))
     for v, row in table.items():
-        print(f"{v:>12} " + " ".join(f"{row[c]:>14.1f}" if row[c] is not None else f"{'-':>14}" for c in cols))
+        print(f"{v:>18} " + " ".join(f"{row[c]:>14.1f}" if row[c] is not None else f"{'-':>14}" for c in cols))
     result = {"takes": [n for n, _ in takes], "frames": [len(p) for _, p in takes], "num_hypotheses":
               args.num_hypotheses, "num_steps": args.steps, "warm_strength": args.warm_strength, "results": table}
     (args.out / "temporal_benchmark.json").write_text(json.dumps(result, indent=2))

@@ -736,10 +736,13 @@ class GuidedSampler:
             trans[..., 2] = self.depth_prior if known_depth is None else known_depth
         else:
             trans = solver(pose_rr)
+        floored = None
         if resize and grp.floor is not None and grp.rot is not None:  # the floor tells the body's size
             down = grp.rot[..., :, 1].to(pose_rr)  # the level frame's y (gravity) in the camera frame
-            f = floor_size_factor(pose_rr + trans[..., None, :], down, grp.floor, size_dev, self.body_height[1])
+            f, floored = floor_size_factor(pose_rr + trans[..., None, :], down, grp.floor, size_dev,
+                                           self.body_height[1])
             pose_rr, trans = pose_rr * f[..., None, None], trans * f[..., None]
+            floored = floored.cpu().numpy()
         pose_cam = pose_rr + trans[..., None, :]
         G, m = pose_rr.shape[:2]
         if lik is not None:
@@ -759,7 +762,8 @@ class GuidedSampler:
             poses_camera=a[0][g], poses_root_relative=a[1][g], translation=a[2][g], weights=a[3][g],
             log_likelihood=a[4][g], mean=a[5][g], mean_root_relative=a[6][g], spread=a[7][g],
             translation_is_metric=known_depth is not None, guided=lik is not None,
-            info={"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "eta": self.eta},
+            info={"num_steps": self.num_steps, "guidance_scale": self.guidance_scale, "eta": self.eta}
+            | ({} if floored is None else {"floor_measured": floored[g]}),
         ) for g in range(G)]
 
 

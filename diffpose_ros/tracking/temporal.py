@@ -56,13 +56,14 @@ class TrackMemory:
     weights: np.ndarray | None = None  # [m] last output weights
     box: np.ndarray | None = None  # [4] last observation's box (image px)
     heights: np.ndarray | None = None  # [m] body height of each hypothesis (drawn on the track's cold frame)
+    floor_counts: np.ndarray | None = None  # [m] frames whose floor measured each hypothesis's height
     last_frame: int = -1
 
     def follow(self, ancestry: np.ndarray) -> None:
         """The sampler resampled a warm start: hypothesis i now continues hypothesis ``ancestry[i]``, so its
-        weight, body height and pose filter state are that one's."""
+        weight, body height (and its floor count) and pose filter state are that one's."""
         rows = np.asarray(ancestry, dtype=np.int64)
-        for name in ("hypotheses_rr", "weights", "heights"):
+        for name in ("hypotheses_rr", "weights", "heights", "floor_counts"):
             value = getattr(self, name)
             if value is not None and len(value) == len(rows):
                 setattr(self, name, value[rows])
