@@ -345,7 +345,7 @@ class GuidedSampler:
                 for g in groups if liks else []:
                     res = self._run([liks[p] for p in g], camera, m, known_depth, [gens[p] for p in g], inpainting,
                                     [rots[p] for p in g], None if inits is None else [inits[p] for p in g],
-                                    float(init_strength), floor=camera_height)
+                                    float(init_strength), camera_height=camera_height)
                     for p, r in zip(g, res):
                         out[p] = r
             return out
@@ -382,7 +382,7 @@ class GuidedSampler:
         return start, x0
 
     def _groups(self, liks: list, camera: PinholeCamera | None, known_depth: float | None, rots: list,
-                floor: float | None = None) -> list["_Group"]:
+                camera_height: float | None = None) -> list["_Group"]:
         """People guided side by side: the guided ones whose likelihoods stack form one group (usually all of
         them); any other person is a group of its own (unguided people have no likelihood)."""
         groups: list[_Group] = []
@@ -396,19 +396,20 @@ class GuidedSampler:
                 groups.append(_Group([p], [lik]))
         for grp in groups:
             grp.finalise(camera, known_depth, [rots[p] for p in grp.people], len(liks), self.depth_prior)
-            grp.floor = floor
+            grp.camera_height = camera_height
         return groups
 
     def _run(self, liks: list, camera: PinholeCamera | None, m: int, known_depth: float | None, gens: list,
              inpainting: Inpainting | None, rots: list, inits: list | None = None, init_strength: float = 0.3,
-             resume: "_Resume | None" = None, floor: float | None = None) -> list[SampleResult]:
+             resume: "_Resume | None" = None, camera_height: float | None = None
+             ) -> list[SampleResult]:
         """Sample ``P = len(liks)`` people side by side; ``resume`` re-runs people from a grid step with the x0 saved
         at the gross-error drop step (see ``restart_below``)."""
         prior = self.prior
         sched = self.scheduler if resume is None else resume.scheduler
         T = sched.num_train_timesteps
         P = len(liks)
-        groups = self._groups(liks, camera, known_depth, rots, floor)
+        groups = self._groups(liks, camera, known_depth, rots, camera_height)
         if resume is not None:
             for grp in groups:
                 grp.drop_joints(resume.dropped[grp.people], camera)
@@ -518,12 +519,12 @@ class GuidedSampler:
                 results[p] = res
         if saved:
             self._rerun(results, saved, states, liks, camera, m, known_depth, gens, restart, grid.index(check) + 1,
-                        warm is not None, floor)
+                        warm is not None, camera_height)
         return results
 
     def _rerun(self, results: list, saved: dict, states: dict, liks: list, camera: PinholeCamera, m: int,
                known_depth: float | None, gens: list, start: int, steps_before: int, warm: bool,
-               floor: float | None = None) -> None:
+               camera_height: float | None = None) -> None:
         """Re-run the people saved at the gross-error drop step (who lost a joint there, or everyone with
         ``restart_all``) from grid index ``start`` into ``results`` (``saved``: person -> x0, rotation, dropped
         joints, ancestry; ``states``: their generators' states then)."""
@@ -540,7 +541,7 @@ class GuidedSampler:
         rerun = self._run([liks[p] for p in again], camera, m, known_depth, [gens[p] for p in again], None,
                           [saved[p][1] for p in again], resume=_Resume(
                               sched, start, phase, [saved[p][0] for p in again],
-                              torch.stack([saved[p][2] for p in again])), floor=floor)
+                              torch.stack([saved[p][2] for p in again])), camera_height=camera_height)
         for p, res in zip(again, rerun):
             res.info.update(restarted=True, steps_run=steps_before + res.info["steps_run"], warm_start=warm)
             before = saved[p][3]  # the re-run's rows descend from the saved ones, which descend from the start
@@ -737,9 +738,9 @@ class GuidedSampler:
         else:
             trans = solver(pose_rr)
         floored = None
-        if resize and grp.floor is not None and grp.rot is not None:  # the floor tells the body's size
+        if resize and grp.camera_height is not None and grp.rot is not None:  # the floor tells the body's size
             down = grp.rot[..., :, 1].to(pose_rr)  # the level frame's y (gravity) in the camera frame
-            f, floored = floor_size_factor(pose_rr + trans[..., None, :], down, grp.floor, size_dev,
+            f, floored = floor_size_factor(pose_rr + trans[..., None, :], down, grp.camera_height, size_dev,
                                            self.body_height[1])
             pose_rr, trans = pose_rr * f[..., None, None], trans * f[..., None]
             floored = floored.cpu().numpy()
@@ -798,7 +799,7 @@ class _Group:
     base_weights: Tensor | None = None  # the stacked likelihood's joint weights before any joint was dropped
     known_depth: float | None = None
     depth_prior: float = 4.0
-    floor: float | None = None  # the camera's height above the floor (m), with gravity known; None = unknown
+    camera_height: float | None = None  # the camera's height above the floor (m), gravity known; None = unknown
 
     def finalise(self, camera: PinholeCamera | None, known_depth: float | None, rots: list, num_people: int,
                  depth_prior: float) -> None:
