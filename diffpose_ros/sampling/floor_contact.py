@@ -8,7 +8,7 @@ Scaling a camera-frame skeleton about the camera centre leaves every projection 
 puts its lowest joint at that height: a measurement of the body's size, fused here with the stature prior.
 
 The fusion is Gaussian in log size (the prior's sd against the floor's: the clearance's sd over the lowest joint's
-drop below the camera), gated: a hypothesis whose floor-implied size lies more than ``gate`` joint sigmas from the
+drop below the camera), gated: a hypothesis whose floor-implied size lies more than ``gate`` combined sigmas from the
 prior (jumping, on a chair or stairs, a wrong camera height) keeps its prior draw.
 """
 
