@@ -342,16 +342,17 @@ class PoseEstimator:
                         mem.pose.x = None
                     rr = person.hypotheses - person.hypotheses[:, :1]
                     person = _replace_root_relative(person, mem.pose.update(rr))
-                sized = nominal_height(person.hypotheses - person.hypotheses[:, :1])
-                measured = np.asarray(result.info.get("floor_measured", np.zeros(len(sized), bool)))
+                measured = result.info.get("floor_measured")  # [m] bool, with the floor known
                 if init is None or mem.heights is None:  # the sampler drew each hypothesis a body height ...
-                    mem.heights, mem.floor_counts = sized, measured.astype(np.int64)
+                    mem.heights = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+                    mem.floor_counts = None if measured is None else measured.astype(np.int64)
                 else:  # ... which hypothesis i keeps while it continues (scaled about the camera: same 2D);
-                    # where the floor measured it again, its height is the running mean (log) of those measurements
-                    n = mem.floor_counts if mem.floor_counts is not None else np.zeros(len(sized), np.int64)
-                    gain = np.where(measured, 1.0 / (np.minimum(n, FLOOR_MEMORY_FRAMES) + 1), 0.0)
-                    mem.heights = mem.heights * (sized / mem.heights) ** gain
-                    mem.floor_counts = n + measured
+                    if measured is not None:  # where the floor measured it again: the running mean (log) of those
+                        sized = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+                        n = np.zeros(len(sized), np.int64) if mem.floor_counts is None else mem.floor_counts
+                        gain = np.where(measured, 1.0 / (np.minimum(n, FLOOR_MEMORY_FRAMES) + 1), 0.0)
+                        mem.heights = mem.heights * (sized / mem.heights) ** gain
+                        mem.floor_counts = n + measured
                     person = _rescale_hypotheses(person, mem.heights)
                 # the warm start continues the sampled bodies; the depth filter below only smooths the output
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
