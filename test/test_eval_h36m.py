@@ -213,3 +213,7 @@ def test_cli_reports_known_and_unknown_gravity(tmp_path: Path) -> None:
     floor = json.loads((tmp_path / "floor" / "results.json").read_text())
     assert rc == 0 and floor["config"]["gravity"] == "floor" and floor["frames"] == 2
     assert floor["config_key"] != results["known"]["config_key"]
+    # the camera height reached the sampler: sizes (MPJPE) move, shapes (PA-MPJPE) do not
+    known_avg, floor_avg = results["known"]["average"], floor["average"]
+    assert floor_avg["mpjpe_best_mm"] != pytest.approx(known_avg["mpjpe_best_mm"], abs=0.1)
+    assert floor_avg["pa_mpjpe_best_mm"] == pytest.approx(known_avg["pa_mpjpe_best_mm"], abs=1e-3)
