@@ -337,11 +337,6 @@ class PoseEstimator:
                 if not ok:  # a new track, a gap or a jump: the temporal state starts over
                     mem = self._memory[track] = TrackMemory(ConstantVelocityFilter(c.depth_accel_std, c.depth_meas_std),
                                                             ConstantVelocityFilter(c.pose_accel_std, c.pose_meas_std))
-                if c.smooth_pose:
-                    if init is None:  # cold: no hypothesis correspondence with the past
-                        mem.pose.x = None
-                    rr = person.hypotheses - person.hypotheses[:, :1]
-                    person = _replace_root_relative(person, mem.pose.update(rr))
                 measured = result.info.get("floor_measured")  # [m] bool, with the floor known
                 if init is None or mem.heights is None:  # the sampler drew each hypothesis a body height ...
                     mem.heights = nominal_height(person.hypotheses - person.hypotheses[:, :1])
@@ -354,8 +349,13 @@ class PoseEstimator:
                         mem.heights = mem.heights * (sized / mem.heights) ** gain
                         mem.floor_counts = n + measured
                     person = _rescale_hypotheses(person, mem.heights)
-                # the warm start continues the sampled bodies; the depth filter below only smooths the output
+                # the next warm start continues the sampled bodies: the pose and depth filters below smooth only the
+                # output (fed back into the warm start, their lag compounded: temporal_benchmark's depth error +15 %)
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
+                if c.smooth_pose:
+                    if init is None:  # cold: no hypothesis correspondence with the past
+                        mem.pose.x = None
+                    person = _replace_root_relative(person, mem.pose.update(mem.hypotheses_rr))
                 depth = float(person.mean[0, 2])
                 if c.smooth_depth and not result.translation_is_metric and depth > 0:
                     smoothed = float(np.exp(mem.depth.update(np.log([depth]))[0]))
