@@ -73,6 +73,15 @@ def bone_vectors(pose: np.ndarray) -> np.ndarray:
     return pose[..., child, :] - pose[..., parent, :]
 
 
+def from_bone_vectors(vectors: np.ndarray) -> np.ndarray:
+    """Root-relative poses ``[..., 17, 3]`` rebuilt from bone vectors ``[..., 16, 3]`` (BONES order)."""
+    vectors = np.asarray(vectors)
+    pose = np.zeros(vectors.shape[:-2] + (NUM_JOINTS, 3), dtype=np.result_type(vectors, np.float32))
+    for bone, (child, parent) in enumerate(BONES):  # parents precede children
+        pose[..., child, :] = pose[..., parent, :] + vectors[..., bone, :]
+    return pose
+
+
 def bone_lengths(pose: np.ndarray) -> np.ndarray:
     """Bone lengths, shape ``[..., 16]`` in BONES order."""
     return np.linalg.norm(bone_vectors(pose), axis=-1)

@@ -104,11 +104,7 @@ def rescale_bones(poses: np.ndarray, target: np.ndarray | None = None) -> np.nda
     lengths = np.median(np.linalg.norm(vectors, axis=-1), axis=0)
     if np.any(lengths < 1e-6):
         raise ValueError("cannot rescale a zero-length bone")
-    vectors = vectors * (target / lengths)[None, :, None]
-    out = np.zeros_like(poses)
-    for bone, (child, parent) in enumerate(skeleton.BONES):
-        out[:, child] = out[:, parent] + vectors[:, bone]
-    return out
+    return skeleton.from_bone_vectors(vectors * (target / lengths)[None, :, None]).astype(poses.dtype, copy=False)
 
 
 def iter_npz_takes(path: str | Path) -> Iterator[tuple[str, np.ndarray]]:
