@@ -350,8 +350,8 @@ class PoseEstimator:
                         mem.floor_counts = n + measured
                     person = _rescale_hypotheses(person, mem.heights)
                 # the next warm start continues the sampled bodies: the pose and depth filters below smooth only the
-                # output (the pose filter's output as the warm start compounded its lag: temporal_benchmark's depth
-                # error +15 %, best-16 +4 mm)
+                # output (the pose filter's output as the warm start compounded its lag: temporal_benchmark's best-16
+                # 1.5-4 mm worse)
                 mem.hypotheses_rr = person.hypotheses - person.hypotheses[:, :1]
                 if c.smooth_pose:
                     if init is None:  # cold: no hypothesis correspondence with the past
