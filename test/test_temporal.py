@@ -10,7 +10,7 @@ import torch
 
 from diffpose_ros.estimator import EstimatorConfig, PoseEstimator
 from diffpose_ros.evaluation.mocap_video import CAMERA, MocapScene, load_takes, place_walk
-from diffpose_ros.evaluation.temporal_benchmark import VARIANTS, accel_error_mm
+from diffpose_ros.evaluation.temporal_benchmark import VARIANTS, accel_error_mm, score
 from diffpose_ros.prior import position_mocap
 from diffpose_ros.tracking.temporal import ConstantVelocityFilter
 
@@ -93,6 +93,20 @@ def test_pose_filter_smooths_the_output_not_the_next_warm_start(fixture_walk) ->
     np.testing.assert_allclose(np.array(starts[True]), np.array(starts[False]), atol=1e-5)
     moved = np.abs(np.array(outputs[True]) - np.array(starts[True])).max((1, 2, 3))
     assert moved[0] < 1e-6 and (moved[2:] > 1e-3).all(), moved  # the first (cold) frame passes, later ones smoothed
+
+
+def test_benchmark_reports_the_signed_depth_bias_per_take(fixture_walk) -> None:
+    """A take placed 10 % too far and one placed exactly: the mean bias is 5 %, each take's is its own."""
+    gt = fixture_walk.people[0]
+    seqs = []
+    for take, factor in (("far", 1.1), ("exact", 1.0)):
+        mean = gt * factor
+        seqs.append({"take": take, "gt": gt, "hyp": np.stack([mean, mean], 1), "weights": np.full((len(gt), 2), 0.5),
+                     "mean": mean, "ms": np.ones(len(gt)), "warm": np.ones(len(gt), bool)})
+    row = score({"seqs": seqs})
+    assert row["depth_bias_pct"] == pytest.approx(5.0) and row["depth_bias_pct_median_take"] == pytest.approx(5.0)
+    assert row["depth_bias_pct_per_take"] == pytest.approx({"far": 10.0, "exact": 0.0})
+    assert row["depth_err_mm"] == pytest.approx(500 * 0.1 * gt[:, 0, 2].mean())  # the far take's error, halved
 
 
 def test_first_frame_is_todays_cold_sampling(scenes, estimators) -> None:

@@ -12,7 +12,8 @@ floor with gravity (``+floor``). Variants run in lockstep, so their timings are 
 ground truth:
 MPJPE (best of m, weighted mean, top weight; root-aligned, mm), acceleration error of the weighted mean pose
 (root-relative and in the camera frame, mm/frame^2), pelvis depth jitter (mean |frame-to-frame depth change -
-true change|, mm) and depth error, and ms per frame (all frames, and warm frames only). Writes
+true change|, mm), depth error and signed depth bias (% further than the truth: mean over takes, median take, and per
+take in the JSON: a few takes can carry the mean), and ms per frame (all frames, and warm frames only). Writes
 ``OUT/temporal_benchmark.json`` and ``OUT/temporal_depth.png`` (pelvis depth over time, variants vs truth).
 """
 
@@ -109,12 +110,15 @@ def score(run: dict) -> dict:
     acc_cam = np.mean([accel_error_mm(q["mean"], q["gt"]) for q in seqs])
     jitter = np.mean([1000 * np.abs(np.diff(q["mean"][:, 0, 2]) - np.diff(q["gt"][:, 0, 2])).mean() for q in seqs])
     depth_err = np.mean([1000 * np.abs(q["mean"][:, 0, 2] - q["gt"][:, 0, 2]).mean() for q in seqs])
+    bias = [100 * float(np.mean(q["mean"][:, 0, 2] / q["gt"][:, 0, 2] - 1)) for q in seqs]  # % further than truth
     ms = np.concatenate([q["ms"] for q in seqs])
     warm = np.concatenate([q["warm"] for q in seqs])
     return {"mpjpe_best_mm": s["mpjpe_best_mm"], "mpjpe_weighted_mean_mm": s["mpjpe_weighted_mean_mm"],
             "mpjpe_top_weight_mm": s["mpjpe_top_weight_mm"], "mpjpe_mean_mm": s["mpjpe_mean_mm"],
             "accel_err_mm": float(acc_rr), "accel_err_camera_mm": float(acc_cam),
             "depth_jitter_mm": float(jitter), "depth_err_mm": float(depth_err),
+            "depth_bias_pct": float(np.mean(bias)), "depth_bias_pct_median_take": float(np.median(bias)),
+            "depth_bias_pct_per_take": {q["take"]: b for q, b in zip(seqs, bias)},
             "ms_per_frame": float(ms.mean()), "ms_warm_frame": float(ms[warm].mean()) if warm.any() else None,
             "ms_cold_frame": float(ms[~warm].mean()) if (~warm).any() else None,
             "warm_fraction": float(warm.mean()), "frames": len(ms)}
@@ -167,11 +171,13 @@ def main(argv: list[str] | None = None) -> int:
     table = {v: score(r) for v, r in runs.items()}
     args.out.mkdir(parents=True, exist_ok=True)
     cols = ["mpjpe_best_mm", "mpjpe_weighted_mean_mm", "mpjpe_top_weight_mm", "accel_err_mm",
-            "accel_err_camera_mm", "depth_jitter_mm", "depth_err_mm", "ms_per_frame", "ms_cold_frame",
-            "ms_warm_frame"]
+            "accel_err_camera_mm", "depth_jitter_mm", "depth_err_mm", "depth_bias_pct", "depth_bias_pct_median_take",
+            "ms_per_frame", "ms_cold_frame", "ms_warm_frame"]
     print(f"{len(takes)} held-out takes, {sum(len(p) for _, p in takes)} frames, m={args.num_hypotheses}, "
           f"steps={args.steps}, warm strength {args.warm_strength}")
-    print(f"{'variant':>18} " + " ".join(f"{c.replace('_mm', '').replace('mpjpe_', ''):>14}" for c in cols))
+    names = {"depth_bias_pct": "depth_bias_%", "depth_bias_pct_median_take": "bias_median_%"}
+    print(f"{'variant':>18} " + " ".join(f"{names.get(c, c.replace('_mm', '').replace('mpjpe_', '')):>14}"
+                                         for c in cols))
     for v, row in table.items():
         print(f"{v:>18} " + " ".join(f"{row[c]:>14.1f}" if row[c] is not None else f"{'-':>14}" for c in cols))
     result = {"takes": [n for n, _ in takes], "frames": [len(p) for _, p in takes], "num_hypotheses":
