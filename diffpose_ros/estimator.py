@@ -342,13 +342,13 @@ class PoseEstimator:
                     mem.heights = nominal_height(person.hypotheses - person.hypotheses[:, :1])
                     mem.floor_counts = None if measured is None else measured.astype(np.int64)
                 else:  # ... which hypothesis i keeps while it continues (scaled about the camera: same 2D);
+                    sized = nominal_height(person.hypotheses - person.hypotheses[:, :1])  # as sampled this frame
                     if measured is not None:  # where the floor measured it again: the running mean (log) of those
-                        sized = nominal_height(person.hypotheses - person.hypotheses[:, :1])
                         n = np.zeros(len(sized), np.int64) if mem.floor_counts is None else mem.floor_counts
                         gain = np.where(measured, 1.0 / (np.minimum(n, FLOOR_MEMORY_FRAMES) + 1), 0.0)
                         mem.heights = mem.heights * (sized / mem.heights) ** gain
                         mem.floor_counts = n + measured
-                    person = _rescale_hypotheses(person, mem.heights)
+                    person = _rescale_hypotheses(person, sized, mem.heights)
                 # the next warm start continues the sampled bodies: the pose and depth filters below smooth only the
                 # output (the pose filter's output as the warm start compounded its lag: temporal_benchmark's best-16
                 # 1.5-4 mm worse)
@@ -412,9 +412,9 @@ def _with_hypotheses(person: PersonEstimate, hyp: np.ndarray) -> PersonEstimate:
     return dataclasses.replace(person, hypotheses=hyp, mean=mean, spread=spread)
 
 
-def _rescale_hypotheses(person: PersonEstimate, heights: np.ndarray) -> PersonEstimate:
-    """Each hypothesis scaled about the camera centre to the body height ``heights[i]`` (2D projection unchanged)."""
-    now = nominal_height(person.hypotheses - person.hypotheses[:, :1])
+def _rescale_hypotheses(person: PersonEstimate, now: np.ndarray, heights: np.ndarray) -> PersonEstimate:
+    """Each hypothesis scaled about the camera centre from its body height ``now[i]`` to ``heights[i]`` (2D
+    projection unchanged)."""
     scale = np.where(now > 1e-3, heights / np.maximum(now, 1e-3), 1.0)
     return _with_hypotheses(person, person.hypotheses * scale[:, None, None])
 
