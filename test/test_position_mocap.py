@@ -150,6 +150,16 @@ def test_train_cli_on_videopose3d_npz(tmp_path: Path) -> None:
 
     stature = float(skeleton.nominal_height(STANDING.astype(np.float64))) / skeleton.STATURE_TO_NOMINAL
     assert prior.body_height[0] == pytest.approx(stature, rel=0.03) and prior.body_height[1] < 0.03
+    # Export keeps it; --no-body-height leaves it out (the sampler's adult default then sizes people).
+    for flags, expected in (([], prior.body_height), (["--no-body-height"], None)):
+        target = tmp_path / f"exported{len(flags)}.pt"
+        done = subprocess.run(cmd[:6] + ["--export", str(target), *flags], capture_output=True, text=True, env=env,
+                              timeout=60)
+        assert done.returncode == 0, done.stderr[-2000:]
+        exported = PosePrior.load(target)
+        assert exported.body_height == expected and exported.metadata["steps"] == 20
+        torch.testing.assert_close(exported.predict_noise(torch.ones(2, 17, 3), torch.full((2,), 10)),
+                                   prior.predict_noise(torch.ones(2, 17, 3), torch.full((2,), 10)), atol=2e-2, rtol=0)
     # A bad path is a clear error, not a traceback.
     bad = subprocess.run(cmd[:-5] + ["--h36m-npz", str(tmp_path / "missing.npz")], capture_output=True, text=True,
                          env=env, timeout=60)

@@ -4,10 +4,14 @@
     python training/train_prior.py --h36m-npz data_3d_h36m.npz --subjects S1 S5 S6 S7 S8 --out runs/h36m
     python training/train_prior.py --sources bandai_ds1 cmu_cc deepmimic --out runs/subset
     python training/train_prior.py --h36m-npz data_3d_h36m.npz --init-weights PRIOR.pt --steps 20000 --out runs/tuned
-    python training/train_prior.py --out runs/prior --export diffpose_ros/prior/weights/h36m17_prior.pt
+    python training/train_prior.py --out runs/prior --export diffpose_ros/prior/weights/h36m17_prior.pt \
+        --no-body-height
 
 ``--init-weights`` fine-tunes a prior of the same network (e.g. the shipped one; lower ``train.lr`` for it).
 ``--export`` writes the EMA prior of ``<out>/last.pt`` as shipped weights (float16 network weights) and exits.
+``--no-body-height`` leaves out the recorded stature of the training performers, so the sampler sizes people by
+its adult default: for training bodies that are not a population (the shipped prior's mocap is rescaled to one
+body), unlike Human3.6M's training subjects.
 """
 
 from __future__ import annotations
@@ -29,9 +33,12 @@ from diffpose_ros.prior.trainer import PriorExperiment, PriorTrainer
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "prior.yaml"
 
 
-def export(out_dir: Path, target: Path) -> None:
-    """Write the EMA prior from ``out_dir/last.pt`` to ``target`` (half-precision network weights)."""
+def export(out_dir: Path, target: Path, body_height: bool = True) -> None:
+    """Write the EMA prior from ``out_dir/last.pt`` to ``target`` (half-precision network weights); without
+    ``body_height`` the training performers' recorded stature is left out."""
     prior = PosePrior.load(out_dir / "last.pt")
+    if not body_height:
+        prior.metadata.pop("body_height", None)
     prior.save(target, half=True)
     steps = prior.metadata.get("steps")
     print(f"exported EMA prior at step {steps} to {target} ({target.stat().st_size / 1e6:.2f} MB)")
@@ -68,6 +75,8 @@ def main() -> None:
     parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
     parser.add_argument("--steps", type=int, default=None, help="override train.steps")
     parser.add_argument("--export", type=Path, default=None, help="export <out>/last.pt's EMA prior and exit")
+    parser.add_argument("--no-body-height", action="store_true",
+                        help="with --export: leave out the training performers' stature (the sampler's adult default)")
     parser.add_argument("--init-weights", type=Path, default=None,
                         help="start from these prior weights (override train.init_weights: fine-tuning)")
     add_data_argument(parser)
@@ -81,7 +90,7 @@ def main() -> None:
 
     if args.export:
         try:
-            export(args.out, args.export)
+            export(args.out, args.export, body_height=not args.no_body_height)
         except FileNotFoundError as exc:
             raise SystemExit(f"train_prior: error: {exc}") from None
         return
