@@ -160,6 +160,8 @@ def test_train_cli_on_videopose3d_npz(tmp_path: Path) -> None:
         assert exported.body_height == expected and exported.metadata["steps"] == 20
         torch.testing.assert_close(exported.predict_noise(torch.ones(2, 17, 3), torch.full((2,), 10)),
                                    prior.predict_noise(torch.ones(2, 17, 3), torch.full((2,), 10)), atol=2e-2, rtol=0)
+    stray = subprocess.run(cmd[:6] + ["--no-body-height"], capture_output=True, text=True, env=env, timeout=60)
+    assert stray.returncode == 2 and "--export only" in stray.stderr
     # A bad path is a clear error, not a traceback.
     bad = subprocess.run(cmd[:-5] + ["--h36m-npz", str(tmp_path / "missing.npz")], capture_output=True, text=True,
                          env=env, timeout=60)

@@ -86,6 +86,8 @@ def main() -> None:
                         help="VideoPose3D data_3d_h36m.npz; without --sources, train on Human3.6M alone")
     parser.add_argument("--subjects", nargs="+", default=None, help="Human3.6M subjects (default S1 S5 S6 S7 S8)")
     args = parser.parse_args()
+    if args.no_body_height and not args.export:
+        parser.error("--no-body-height applies to --export only")
     use_data_dir(args.data)
 
     if args.export:
