@@ -105,7 +105,7 @@ def score_view(hypotheses_camera: np.ndarray, truth_camera: np.ndarray) -> dict[
 
 def evaluate(sampler, frames: list, noise: str, m: int = 200) -> dict:
     """Per source (``frame.category``'s source) and overall means of :func:`score_view` over ``frames``."""
-    synth = pb.CLEAN if noise == "clean" else pb.SyntheticConfig()
+    synth = pb.noise_config(noise)
     rows, sources = [], []
     for fr in tqdm(frames, desc=noise, unit="view", leave=False):
         obs = synthetic_observation(fr.keypoints, np.random.default_rng(fr.seed), synth)

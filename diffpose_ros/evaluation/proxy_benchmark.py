@@ -53,6 +53,12 @@ CLEAN = SyntheticConfig(crop_jitter=0.0, sigma_hm=1.0, sigma_jitter=(1.0, 1.0), 
                         offset_prob=0.0, drop_prob=0.0, background=1e-6, background_noise=0.0)
 
 
+def noise_config(noise: "str | SyntheticConfig") -> SyntheticConfig:
+    """The synthetic detector of a ``NOISE`` name (``"clean"``: exact peaks; otherwise the noisy default), or
+    ``noise`` itself when it already is one."""
+    return noise if isinstance(noise, SyntheticConfig) else CLEAN if noise == "clean" else SyntheticConfig()
+
+
 @dataclass
 class ProxyFrame:
     """One view of one held-out pose."""
@@ -168,7 +174,7 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
     scale-normalised (N-MPJPE: body size errors removed), ``depth_best_of_k`` the best hypothesis's mean error along
     the camera axis.
     """
-    synth = noise if isinstance(noise, SyntheticConfig) else CLEAN if noise == "clean" else SyntheticConfig()
+    synth = noise_config(noise)
     best: dict[int, list] = {k: [] for k in ks}
     pa_best: dict[int, list] = {k: [] for k in ks}
     n_best: dict[int, list] = {k: [] for k in ks}
