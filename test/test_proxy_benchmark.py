@@ -53,6 +53,12 @@ def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, peop
     assert sum(v["frames"] * v["pa_best_of_8_mm"] for v in src.values()) / len(frames) == pytest.approx(
         r["pa_best_of_8_mm"])
     assert r["source_mean"]["top_mm"] == pytest.approx(np.mean([v["top_mm"] for v in src.values()]))
+    # per pose: each pose's views together, weighted back by their number they give the headline
+    per_pose = r["per_pose"]
+    views = np.asarray(per_pose["views"])
+    assert views.sum() == len(frames) and sorted(set(per_pose["source"])) == ["a", "b", "c"]
+    assert (views * per_pose["best_of_8_mm"]).sum() / views.sum() == pytest.approx(r["best_of_8_mm"])
+    assert r["se"]["views"]["best_of_8_mm"] > 0
     assert r["best_of_32_mm"] <= r["best_of_8_mm"] <= r["best_of_1_mm"]
     assert r["pa_best_of_32_mm"] <= r["best_of_32_mm"]
     assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely
@@ -84,6 +90,38 @@ def test_repeats_average_runs_of_different_sampler_seeds(prior: PosePrior, peopl
     assert mean["per_category"][cat]["top_mm"] == pytest.approx(
         np.mean([r["per_category"][cat]["top_mm"] for r in runs]))
     assert "repeats" not in pb.average_runs(runs[:1])
+    # the standard errors are those of the seeds' mean per pose, not the mean of each seed's
+    assert mean["per_pose"]["top_mm"] == pytest.approx(
+        np.mean([r["per_pose"]["top_mm"] for r in runs], axis=0).tolist())
+    assert mean["se"]["views"] == pb.standard_errors(mean["per_pose"])["views"]  # (one pose per source: NaN)
+    assert mean["se"]["views"]["top_mm"] != runs[0]["se"]["views"]["top_mm"]
+
+
+def test_standard_errors_count_poses_not_views() -> None:
+    """Cluster standard errors: a pose seen four times is one draw; the source mean's error combines the sources'."""
+    x = [10.0, 20.0, 30.0, 40.0]
+    per_pose = {"source": ["a", "a", "b", "b"], "views": [4.0, 4.0, 4.0, 4.0], "best_of_8_mm": x}
+    se = pb.standard_errors(per_pose)
+    assert se["views"]["best_of_8_mm"] == pytest.approx(np.std(x, ddof=1) / 2)  # sd / sqrt(4 poses)
+    assert se["a"]["best_of_8_mm"] == pytest.approx(np.std([10, 20], ddof=1) / np.sqrt(2))
+    assert se["source_mean"]["best_of_8_mm"] == pytest.approx(np.hypot(se["a"]["best_of_8_mm"],
+                                                                       se["b"]["best_of_8_mm"]) / 2)
+    # unequal views: the error of the view-weighted mean (a ratio estimator), by hand
+    n = np.array([1.0, 1.0, 1.0, 9.0])
+    mean = (n * x).sum() / n.sum()  # 35 mm
+    by_hand = np.sqrt(4 / 3 * ((n * (np.array(x) - mean)) ** 2).sum()) / n.sum()
+    assert pb.standard_errors(per_pose | {"views": n.tolist()})["views"]["best_of_8_mm"] == pytest.approx(by_hand)
+    assert np.isnan(pb.standard_errors({"source": ["a"], "views": [4.0], "t": [1.0]})["views"]["t"])
+
+
+def test_balanced_draws_take_as_many_poses_of_every_source() -> None:
+    source_of = np.array(["a"] * 50 + ["b"] * 500 + ["c"] * 5)
+    pick = pb.draw_poses(source_of, 0, 10, np.random.default_rng(0))
+    assert (np.diff(pick) > 0).all()  # sorted, no pose twice
+    assert [int((source_of[pick] == s).sum()) for s in "abc"] == [10, 10, 5]  # all of a smaller source
+    plain = pb.draw_poses(source_of, 30, 0, np.random.default_rng(0))
+    assert len(plain) == 30 and (source_of[plain] == "b").sum() > 20  # proportional to the sources' sizes
+    assert (pb.draw_poses(source_of, 0, 10, np.random.default_rng(0)) == pick).all()  # deterministic per seed
 
 
 def test_error_budget_rows_separate_the_detector_errors(prior: PosePrior, people: np.ndarray, tmp_path) -> None:

@@ -22,7 +22,10 @@ draw also gives its highest-weight hypothesis and weighted mean. Reported per sc
 best-of-1/16/200 MPJPE and PA-MPJPE, the top-weight hypothesis and the weighted mean, reprojection error, per
 pose category and per mocap source, and sampler ms per frame at m=16 (1 thread). The headline numbers average
 over views, so the largest source weighs most; ``source_mean`` averages the sources' numbers instead, as
-Human3.6M's protocol averages its actions. Writes ``results.json`` and ``results.png``.
+Human3.6M's protocol averages its actions; ``--per-source N`` draws N poses of each source, so that each source's
+mean rests on as many poses. Every mean comes with its standard error over the held-out poses drawn (``se``; a
+pose's views are not independent, poses are), which says whether a difference from a bar is more than the draw.
+Writes ``results.json`` (with the per-pose numbers) and ``results.png``.
 """
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ class ProxyFrame:
     category: str
     seed: int
     camera_height: float = float("nan")  # camera centre above the floor (m)
+    pose_index: int = -1  # which held-out pose (a pose's views share it: its errors are not independent)
 
 
 def pose_category(take: str) -> str:
@@ -84,18 +88,28 @@ def pose_category(take: str) -> str:
     return f"{source}/{'subject_' + number.group() if number else 'other'}"
 
 
-def load_heldout(num: int, seed: int, sources: list[str] | None = None, split: str = "test"
-                 ) -> tuple[np.ndarray, list[str]]:
+def load_heldout(num: int, seed: int, sources: list[str] | None = None, split: str = "test",
+                 per_source: int = 0) -> tuple[np.ndarray, list[str]]:
     """``num`` poses ``[num, 17, 3]`` (canonical, root-relative) from held-out takes (``split="train"``: from the
-    prior's training takes, to measure its generalisation gap), with their categories."""
+    prior's training takes, to measure its generalisation gap), with their categories. ``per_source > 0`` draws
+    that many of each source instead (a balanced set: every source's mean rests on as many poses)."""
     from ..prior.mocap import MocapConfig, load_pose_set
 
     cfg = MocapConfig(sources=sources) if sources else MocapConfig()
     test = load_pose_set(cfg, progress=False).split(split)
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(len(test.poses), size=min(num, len(test.poses)), replace=False))
+    source_of = np.array([test.takes[t].partition("/")[0] for t in test.take_index])
+    pick = draw_poses(source_of, num, per_source, np.random.default_rng(seed))
     cats = [pose_category(test.takes[test.take_index[i]]) for i in pick]
     return np.asarray(test.poses[pick], dtype=np.float64), cats
+
+
+def draw_poses(source_of: np.ndarray, num: int, per_source: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of ``num`` poses drawn without replacement (``per_source > 0``: that many of each source,
+    all of a smaller one), given each pose's source."""
+    if per_source <= 0:
+        return np.sort(rng.choice(len(source_of), size=min(num, len(source_of)), replace=False))
+    groups = (np.flatnonzero(source_of == s) for s in sorted(set(source_of.tolist())))
+    return np.sort(np.concatenate([rng.choice(g, size=min(per_source, len(g)), replace=False) for g in groups]))
 
 
 def stand_upright(pose_canonical: np.ndarray, yaw: float) -> np.ndarray:
@@ -160,7 +174,7 @@ def make_frames(poses: np.ndarray, categories: list[str], scene: str, seed: int)
         clearance = np.random.default_rng(stable_seed(seed, scene, i, "floor")).uniform(*FLOOR_CLEARANCE_RANGE_M)
         for j, (pc, cam, g, above_lowest) in enumerate(views):
             frames.append(ProxyFrame(cam.project(pc), cam, g, pc, cat, stable_seed(seed, scene, i, j),
-                                     above_lowest + clearance))
+                                     above_lowest + clearance, pose_index=i))
     return frames
 
 
@@ -180,7 +194,7 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
     n_best: dict[int, list] = {k: [] for k in ks}
     depth_best: dict[int, list] = {k: [] for k in ks}
     node: dict[str, list] = {"top": [], "pa_top": [], "mean": [], "pa_mean": []}
-    reproj, cats = [], []
+    reproj, cats, pose_ids = [], [], []
     for fr in tqdm(frames, desc=f"{noise}/{gravity}", unit="frame", leave=False):
         obs = synthetic_observation(fr.keypoints, np.random.default_rng(fr.seed), synth)
         g = fr.gravity if gravity in ("known", "floor") else None
@@ -205,6 +219,8 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
         proj = fr.camera.project(r.poses_camera.astype(np.float64))
         reproj.append(float(np.median(np.linalg.norm(proj - fr.keypoints, axis=-1))))
         cats.append(fr.category)
+        # a pose's views share a key (its source too: frames of several make_frames calls may be joined)
+        pose_ids.append((fr.category.partition("/")[0], fr.pose_index if fr.pose_index >= 0 else -1 - len(pose_ids)))
     out: dict = {"frames": len(frames), "reprojection_median_px": float(np.mean(reproj)), "m_node": m_node}
     for k in ks:
         out[f"best_of_{k}_mm"] = 1000 * float(np.mean(best[k]))
@@ -221,6 +237,49 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
     # sources by their held-out poses)
     out["source_mean"] = {key: float(np.mean([v[key] for v in per_source.values()]))
                           for key in next(iter(per_source.values())) if key != "frames"}
+    out["per_pose"] = _per_pose(pose_ids, cats, scores | top)
+    out["se"] = standard_errors(out["per_pose"])
+    return out
+
+
+def _per_pose(pose_ids: list[tuple], cats: list[str], series: dict[str, list]) -> dict[str, list]:
+    """Per held-out pose (a pose's views together; ``pose_ids`` one key per view): its source, number of views and
+    the mean of each series (mm)."""
+    rows_of: dict[tuple, list[int]] = {}
+    for i, key in enumerate(pose_ids):
+        rows_of.setdefault(key, []).append(i)
+    rows = [np.asarray(r) for r in rows_of.values()]
+    out: dict[str, list] = {"source": [cats[r[0]].partition("/")[0] for r in rows],
+                            "views": [float(len(r)) for r in rows]}
+    for name, vals in series.items():
+        arr = 1000 * np.asarray(vals, dtype=np.float64)
+        out[name] = [float(arr[r].mean()) for r in rows]
+    return out
+
+
+def standard_errors(per_pose: dict[str, list]) -> dict[str, dict[str, float]]:
+    """Standard errors (mm) over the draw of held-out poses of the view mean (``views``), of each source's mean and
+    of their unweighted mean (``source_mean``). A pose's views share its errors, so poses are the independent
+    units (cluster standard error of a view-weighted mean); a 95 % interval is about +-2 of these."""
+    views = np.asarray(per_pose["views"])
+    source = np.asarray(per_pose["source"])
+    metrics_ = [k for k in per_pose if k not in ("source", "views")]
+
+    def se(x: np.ndarray, n: np.ndarray) -> float:
+        if len(x) < 2:
+            return float("nan")
+        mean = (n * x).sum() / n.sum()
+        return float(np.sqrt(len(x) / (len(x) - 1) * ((n * (x - mean)) ** 2).sum()) / n.sum())
+
+    out: dict[str, dict[str, float]] = {"views": {}, "source_mean": {}}
+    by_source = {str(s): source == s for s in sorted(set(source.tolist()))}
+    for name in metrics_:
+        x = np.asarray(per_pose[name])
+        out["views"][name] = se(x, views)
+        per = [se(x[sel], views[sel]) for sel in by_source.values()]
+        for s, v in zip(by_source, per):
+            out.setdefault(s, {})[name] = v
+        out["source_mean"][name] = float(np.sqrt(np.sum(np.square(per))) / len(per))
     return out
 
 
@@ -241,9 +300,13 @@ def average_runs(runs: list[dict]) -> dict:
     def mean(values: list):
         if isinstance(values[0], dict):
             return {k: mean([v[k] for v in values]) for k in values[0]}
+        if isinstance(values[0], list) and values[0] and isinstance(values[0][0], float):
+            return [float(x) for x in np.mean(values, axis=0)]  # per pose: the same poses in every run
         return float(np.mean(values)) if isinstance(values[0], float) else values[0]
 
     out = mean(runs)
+    if "per_pose" in out:  # over the poses of the seeds' mean (not the mean of each seed's)
+        out["se"] = standard_errors(out["per_pose"])
     if len(runs) > 1:
         out["repeats"] = {k: [r[k] for r in runs] for k, v in runs[0].items() if isinstance(v, float)}
     return out
@@ -275,14 +338,19 @@ def table(results: dict, ks: tuple[int, ...]) -> str:
 
 
 def source_table(results: dict, ks: tuple[int, ...]) -> str:
-    """Per run, each mocap source's numbers and their unweighted mean (``source mean``)."""
-    cols = [f"best-{k}" for k in ks] + [f"PA-{k}" for k in ks] + ["top-w", "views"]
-    lines = [f"{'scene/noise/gravity source':<36}" + "".join(f"{c:>9}" for c in cols)]
+    """Per run, each mocap source's numbers, their unweighted mean (``source mean``) and the mean over views, each
+    +- its standard error over the held-out poses drawn (:func:`standard_errors`)."""
+    keys = [f"best_of_{k}_mm" for k in ks] + [f"pa_best_of_{k}_mm" for k in ks] + ["top_mm"]
+    cols = [f"best-{k}" for k in ks] + [f"PA-{k}" for k in ks] + ["top-w"]
+    lines = [f"{'scene/noise/gravity source':<36}" + "".join(f"{c:>13}" for c in cols) + f"{'views':>7}"]
     for name, r in results["runs"].items():
-        rows = [*r["per_source"].items(), ("source mean", r["source_mean"] | {"frames": r["frames"]})]
-        for src, v in rows:
-            vals = [v[f"best_of_{k}_mm"] for k in ks] + [v[f"pa_best_of_{k}_mm"] for k in ks] + [v["top_mm"]]
-            lines.append(f"{name + ' ' + src:<36}" + "".join(f"{x:9.1f}" for x in vals) + f"{v['frames']:9.0f}")
+        se = r.get("se", {})
+        rows = [*((src, v, se.get(src, {})) for src, v in r["per_source"].items()),
+                ("source mean", r["source_mean"] | {"frames": r["frames"]}, se.get("source_mean", {})),
+                ("view mean", r | {"frames": r["frames"]}, se.get("views", {}))]
+        for src, v, e in rows:
+            cells = "".join(f"{v[k]:7.1f} +-{e.get(k, float('nan')):3.1f}" for k in keys)
+            lines.append(f"{name + ' ' + src:<36}" + cells + f"{v['frames']:7.0f}")
     return "\n".join(lines)
 
 
@@ -297,11 +365,15 @@ def plot(results: dict, ks: tuple[int, ...], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(names) + 4), 4.5))
     x = np.arange(len(names))
     width = 0.8 / (len(ks) + 1)
+    def bars(i: int, key: str, label: str) -> None:  # +- one standard error over the poses drawn
+        err = [runs[n].get("se", {}).get("views", {}).get(key, np.nan) for n in names]
+        axes[0].bar(x + i * width, [runs[n][key] for n in names], width, yerr=err, capsize=2, label=label)
+
     for i, k in enumerate(ks):
-        axes[0].bar(x + i * width, [runs[n][f"best_of_{k}_mm"] for n in names], width, label=f"best of {k}")
-    axes[0].bar(x + len(ks) * width, [runs[n]["top_mm"] for n in names], width, label="top weight (m=16)")
+        bars(i, f"best_of_{k}_mm", f"best of {k}")
+    bars(len(ks), "top_mm", "top weight (m=16)")
     axes[0].set_xticks(x + width * len(ks) / 2, names, rotation=30, ha="right", fontsize=8)
-    axes[0].set(ylabel="MPJPE (mm)")
+    axes[0].set(ylabel="MPJPE (mm), +- 1 s.e. over poses")
     axes[0].set_title("proxy: held-out mocap, synthetic heatmaps", fontsize=10)
     axes[0].legend(fontsize=8)
     cats = sorted({c for r in runs.values() for c in r["per_category"]})
@@ -312,10 +384,14 @@ def plot(results: dict, ks: tuple[int, ...], path: Path) -> Path:
     axes[1].barh(np.arange(len(cats)), vals)
     axes[1].set_yticks(np.arange(len(cats)), [f"{c} ({per_cat.get(c, {}).get('frames', 0)})" for c in cats],
                        fontsize=7)
-    for value, style, label in ((runs[first][f"best_of_{kmax}_mm"], "-", "mean over views"),
-                                (runs[first]["source_mean"][f"best_of_{kmax}_mm"], "--", "mean over sources")):
-        axes[1].axvline(value, color="k", linestyle=style, linewidth=1, label=f"{label}: {value:.1f}")
-    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2)
+    se = runs[first].get("se", {})
+    for value, err, style, label in (
+            (runs[first][f"best_of_{kmax}_mm"], se.get("views", {}).get(f"best_of_{kmax}_mm"), "-", "mean over views"),
+            (runs[first]["source_mean"][f"best_of_{kmax}_mm"], se.get("source_mean", {}).get(f"best_of_{kmax}_mm"),
+             "--", "mean over sources")):
+        axes[1].axvline(value, color="k", linestyle=style, linewidth=1,
+                        label=f"{label}: {value:.1f}" + ("" if err is None else f" +- {err:.1f}"))
+    axes[1].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=1)
     axes[1].set_xlabel(f"best-of-{kmax} MPJPE (mm)")
     axes[1].set_title(f"{first}: per category (views)", fontsize=10)
     fig.tight_layout()
@@ -328,6 +404,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=None, help="prior weights (default: shipped)")
     parser.add_argument("--frames", type=int, default=120, help="held-out poses per scene")
+    parser.add_argument("--per-source", type=int, default=0, metavar="N",
+                        help="draw N held-out poses of each source instead of --frames (a balanced set)")
     parser.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES))
     parser.add_argument("--noise", nargs="+", choices=NOISE, default=list(NOISE))
     parser.add_argument("--gravity", nargs="+", choices=GRAVITY, default=["known"])
@@ -357,7 +435,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     ks = tuple(sorted(args.hypotheses))
-    poses, cats = load_heldout(args.frames, args.seed, args.sources)
+    if args.per_source < 0:
+        parser.error("--per-source must be >= 0")
+    poses, cats = load_heldout(args.frames, args.seed, args.sources, per_source=args.per_source)
     sampler_settings = config.kwargs() | {"body_height": config.build(prior).body_height}  # as resolved
     results: dict = {"frames_per_scene": len(poses), "preset": args.preset, "sampler": sampler_settings,
                      "hypotheses": ks,
@@ -378,7 +458,7 @@ def main(argv: list[str] | None = None) -> dict:
                 print(table({"runs": {name: results["runs"][name]}}, ks).splitlines()[-1], flush=True)
     print(table(results, ks))
     print("by mocap source (the held-out poses of each; 'source mean' counts every source once, as Human3.6M's "
-          "protocol counts every action once):")
+          "protocol counts every action once; +- one standard error over the poses drawn):")
     print(source_table(results, ks))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
