@@ -172,3 +172,27 @@ def test_sampler_cost_times_variants_side_by_side_and_counts_reruns(prior: PoseP
     for bad in ("slow", "default:num_steps", "default:nonsense=1"):
         with pytest.raises(ValueError):
             sc.parse_variant(bad)
+
+
+def test_two_runs_compare_pose_by_pose(prior: PosePrior, people: np.ndarray, tmp_path, capsys) -> None:
+    """proxy_compare: B - A over the same poses equals the difference of the headlines; other poses are refused."""
+    import json
+
+    from diffpose_ros.evaluation import proxy_compare as pc
+
+    frames = pb.make_frames(people.astype(np.float64), ["a/x", "b/y", "c/z"], "h36m", seed=5)[:8]
+    a, b = (pb.evaluate(SamplerConfig(num_steps=n).build(prior, seed=0), frames, "clean", "known", (8,), m_node=8)
+            for n in (10, 4))
+    d = pc.paired_difference(a["per_pose"], b["per_pose"])
+    assert d["views"]["best_of_8_mm"][0] == pytest.approx(b["best_of_8_mm"] - a["best_of_8_mm"])
+    assert d["source_mean"]["top_mm"][0] == pytest.approx(b["source_mean"]["top_mm"] - a["source_mean"]["top_mm"])
+    assert d["views"]["top_mm"][0] != 0.0 and d["views"]["top_mm"][1] > 0
+    other = pb.evaluate(SamplerConfig().build(prior, seed=0), frames[:4], "clean", "known", (8,), m_node=8)
+    with pytest.raises(ValueError, match="different poses"):
+        pc.paired_difference(a["per_pose"], other["per_pose"])
+    paths = []
+    for name, r in (("a", a), ("b", b)):
+        paths.append(tmp_path / f"{name}.json")
+        paths[-1].write_text(json.dumps({"runs": {"h36m/clean/known": r}}))
+    assert pc.main([str(p) for p in paths]) == 0
+    assert "B - A, source_mean" in capsys.readouterr().out

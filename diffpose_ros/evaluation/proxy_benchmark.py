@@ -242,6 +242,9 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
     return out
 
 
+POSE_KEYS = ("source", "pose", "views")  # per_pose entries that identify a pose (the others are its errors)
+
+
 def _per_pose(pose_ids: list[tuple], cats: list[str], series: dict[str, list]) -> dict[str, list]:
     """Per held-out pose (a pose's views together; ``pose_ids`` one key per view): its source, number of views and
     the mean of each series (mm)."""
@@ -250,7 +253,7 @@ def _per_pose(pose_ids: list[tuple], cats: list[str], series: dict[str, list]) -
         rows_of.setdefault(key, []).append(i)
     rows = [np.asarray(r) for r in rows_of.values()]
     out: dict[str, list] = {"source": [cats[r[0]].partition("/")[0] for r in rows],
-                            "views": [float(len(r)) for r in rows]}
+                            "pose": [int(key[1]) for key in rows_of], "views": [float(len(r)) for r in rows]}
     for name, vals in series.items():
         arr = 1000 * np.asarray(vals, dtype=np.float64)
         out[name] = [float(arr[r].mean()) for r in rows]
@@ -263,7 +266,7 @@ def standard_errors(per_pose: dict[str, list]) -> dict[str, dict[str, float]]:
     units (cluster standard error of a view-weighted mean); a 95 % interval is about +-2 of these."""
     views = np.asarray(per_pose["views"])
     source = np.asarray(per_pose["source"])
-    metrics_ = [k for k in per_pose if k not in ("source", "views")]
+    metrics_ = [k for k in per_pose if k not in POSE_KEYS]
 
     def se(x: np.ndarray, n: np.ndarray) -> float:
         if len(x) < 2:
