@@ -368,6 +368,7 @@ def plot(results: dict, ks: tuple[int, ...], path: Path) -> Path:
     fig, axes = plt.subplots(1, 2, figsize=(max(8, 1.3 * len(names) + 4), 4.5))
     x = np.arange(len(names))
     width = 0.8 / (len(ks) + 1)
+
     def bars(i: int, key: str, label: str) -> None:  # +- one standard error over the poses drawn
         err = [runs[n].get("se", {}).get("views", {}).get(key, np.nan) for n in names]
         axes[0].bar(x + i * width, [runs[n][key] for n in names], width, yerr=err, capsize=2, label=label)
