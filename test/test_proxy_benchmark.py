@@ -122,6 +122,12 @@ def test_balanced_draws_take_as_many_poses_of_every_source() -> None:
     plain = pb.draw_poses(source_of, 30, 0, np.random.default_rng(0))
     assert len(plain) == 30 and (source_of[plain] == "b").sum() > 20  # proportional to the sources' sizes
     assert (pb.draw_poses(source_of, 0, 10, np.random.default_rng(0)) == pick).all()  # deterministic per seed
+    # the CLI: balanced by default, --frames for a draw in proportion, never both
+    assert pb.pose_draw(None, None) == (0, pb.DEFAULT_PER_SOURCE)
+    assert pb.pose_draw(80, None) == (80, 0) and pb.pose_draw(None, 10) == (0, 10)
+    for bad in ((80, 10), (0, None), (None, -1)):
+        with pytest.raises(ValueError):
+            pb.pose_draw(*bad)
 
 
 def test_error_budget_rows_separate_the_detector_errors(prior: PosePrior, people: np.ndarray, tmp_path) -> None:

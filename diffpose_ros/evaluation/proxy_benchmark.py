@@ -1,6 +1,6 @@
 """A Human3.6M-like proxy benchmark on held-out mocap: upright people, calibrated cameras, synthetic heatmaps.
 
-    python -m diffpose_ros.evaluation.proxy_benchmark [--frames 120] [--scenes h36m level robot] \
+    python -m diffpose_ros.evaluation.proxy_benchmark [--per-source 40 | --frames 80] [--scenes h36m level robot] \
         [--noise noisy clean] [--gravity known unknown floor] [--weights PATH] [--out out/proxy]
 
 Held-out takes (the test split of the mocap pose set, whole takes) are stood upright on the floor of a capture
@@ -22,10 +22,11 @@ draw also gives its highest-weight hypothesis and weighted mean. Reported per sc
 best-of-1/16/200 MPJPE and PA-MPJPE, the top-weight hypothesis and the weighted mean, reprojection error, per
 pose category and per mocap source, and sampler ms per frame at m=16 (1 thread). The headline numbers average
 over views, so the largest source weighs most; ``source_mean`` averages the sources' numbers instead, as
-Human3.6M's protocol averages its actions; ``--per-source N`` draws N poses of each source, so that each source's
-mean rests on as many poses. Every mean comes with its standard error over the held-out poses drawn (``se``; a
-pose's views are not independent, poses are), which says whether a difference from a bar is more than the draw.
-Writes ``results.json`` (with the per-pose numbers) and ``results.png``.
+Human3.6M's protocol averages its actions. By default 40 poses of each source are drawn (``--per-source``), so that
+each source's mean rests on as many poses and both means agree; ``--frames N`` draws N poses in proportion to the
+sources' test sets instead (mostly ``bandai_ds2``). Every mean comes with its standard error over the held-out
+poses drawn (``se``; a pose's views are not independent, poses are), which says whether a difference from a bar is
+more than the draw. Writes ``results.json`` (with the per-pose numbers) and ``results.png``.
 """
 
 from __future__ import annotations
@@ -110,6 +111,19 @@ def draw_poses(source_of: np.ndarray, num: int, per_source: int, rng: np.random.
         return np.sort(rng.choice(len(source_of), size=min(num, len(source_of)), replace=False))
     groups = (np.flatnonzero(source_of == s) for s in sorted(set(source_of.tolist())))
     return np.sort(np.concatenate([rng.choice(g, size=min(per_source, len(g)), replace=False) for g in groups]))
+
+
+DEFAULT_PER_SOURCE = 40  # held-out poses of each source (the CLI's default draw)
+
+
+def pose_draw(frames: int | None, per_source: int | None) -> tuple[int, int]:
+    """``(frames, per_source)`` for :func:`load_heldout` from the CLI's two exclusive options (neither: the
+    balanced default)."""
+    if frames is not None and per_source is not None:
+        raise ValueError("give --frames or --per-source, not both")
+    if (frames is not None and frames < 1) or (per_source is not None and per_source < 1):
+        raise ValueError("--frames and --per-source take a positive number of poses")
+    return (frames, 0) if frames is not None else (0, DEFAULT_PER_SOURCE if per_source is None else per_source)
 
 
 def stand_upright(pose_canonical: np.ndarray, yaw: float) -> np.ndarray:
@@ -407,9 +421,10 @@ def plot(results: dict, ks: tuple[int, ...], path: Path) -> Path:
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=None, help="prior weights (default: shipped)")
-    parser.add_argument("--frames", type=int, default=120, help="held-out poses per scene")
-    parser.add_argument("--per-source", type=int, default=0, metavar="N",
-                        help="draw N held-out poses of each source instead of --frames (a balanced set)")
+    parser.add_argument("--per-source", type=int, default=None, metavar="N",
+                        help=f"held-out poses of each source per scene (default {DEFAULT_PER_SOURCE})")
+    parser.add_argument("--frames", type=int, default=None, metavar="N",
+                        help="instead: N held-out poses per scene, drawn in proportion to the sources' test sets")
     parser.add_argument("--scenes", nargs="+", choices=SCENES, default=list(SCENES))
     parser.add_argument("--noise", nargs="+", choices=NOISE, default=list(NOISE))
     parser.add_argument("--gravity", nargs="+", choices=GRAVITY, default=["known"])
@@ -439,11 +454,14 @@ def main(argv: list[str] | None = None) -> dict:
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     ks = tuple(sorted(args.hypotheses))
-    if args.per_source < 0:
-        parser.error("--per-source must be >= 0")
-    poses, cats = load_heldout(args.frames, args.seed, args.sources, per_source=args.per_source)
+    try:
+        frames_total, per_source = pose_draw(args.frames, args.per_source)
+    except ValueError as exc:
+        parser.error(str(exc))
+    poses, cats = load_heldout(frames_total, args.seed, args.sources, per_source=per_source)
     sampler_settings = config.kwargs() | {"body_height": config.build(prior).body_height}  # as resolved
-    results: dict = {"frames_per_scene": len(poses), "preset": args.preset, "sampler": sampler_settings,
+    results: dict = {"frames_per_scene": len(poses), "draw": {"frames": frames_total, "per_source": per_source},
+                     "preset": args.preset, "sampler": sampler_settings,
                      "hypotheses": ks,
                      "prior": {k: v for k, v in prior.metadata.items() if k in ("steps", "final_val_loss", "sources")},
                      "runs": {}}
