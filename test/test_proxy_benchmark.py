@@ -59,6 +59,9 @@ def test_scores_improve_with_more_hypotheses_and_clean_2d(prior: PosePrior, peop
     assert views.sum() == len(frames) and sorted(set(per_pose["source"])) == ["a", "b", "c"]
     assert (views * per_pose["best_of_8_mm"]).sum() / views.sum() == pytest.approx(r["best_of_8_mm"])
     assert r["se"]["views"]["best_of_8_mm"] > 0
+    means = pb.pose_means(per_pose)  # both means rebuilt from the per-pose numbers
+    assert means["views"]["pa_best_of_8_mm"] == pytest.approx(r["pa_best_of_8_mm"])
+    assert means["source_mean"]["top_mm"] == pytest.approx(r["source_mean"]["top_mm"])
     assert r["best_of_32_mm"] <= r["best_of_8_mm"] <= r["best_of_1_mm"]
     assert r["pa_best_of_32_mm"] <= r["best_of_32_mm"]
     assert r["best_of_32_mm"] < 80.0 and r["reprojection_median_px"] < 6.0  # clean 2D is followed closely

@@ -251,7 +251,7 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
     # sources by their held-out poses)
     out["source_mean"] = {key: float(np.mean([v[key] for v in per_source.values()]))
                           for key in next(iter(per_source.values())) if key != "frames"}
-    out["per_pose"] = _per_pose(pose_ids, cats, scores | top)
+    out["per_pose"] = _per_pose(pose_ids, scores | top)
     out["se"] = standard_errors(out["per_pose"])
     return out
 
@@ -259,18 +259,32 @@ def evaluate(sampler, frames: list[ProxyFrame], noise: "str | SyntheticConfig", 
 POSE_KEYS = ("source", "pose", "views")  # per_pose entries that identify a pose (the others are its errors)
 
 
-def _per_pose(pose_ids: list[tuple], cats: list[str], series: dict[str, list]) -> dict[str, list]:
-    """Per held-out pose (a pose's views together; ``pose_ids`` one key per view): its source, number of views and
-    the mean of each series (mm)."""
+def _per_pose(pose_ids: list[tuple[str, int]], series: dict[str, list]) -> dict[str, list]:
+    """Per held-out pose (a pose's views together; ``pose_ids`` one ``(source, pose)`` key per view): its source,
+    index, number of views and the mean of each series (mm)."""
     rows_of: dict[tuple, list[int]] = {}
     for i, key in enumerate(pose_ids):
         rows_of.setdefault(key, []).append(i)
     rows = [np.asarray(r) for r in rows_of.values()]
-    out: dict[str, list] = {"source": [cats[r[0]].partition("/")[0] for r in rows],
-                            "pose": [int(key[1]) for key in rows_of], "views": [float(len(r)) for r in rows]}
+    out: dict[str, list] = {"source": [key[0] for key in rows_of], "pose": [int(key[1]) for key in rows_of],
+                            "views": [float(len(r)) for r in rows]}
     for name, vals in series.items():
         arr = 1000 * np.asarray(vals, dtype=np.float64)
         out[name] = [float(arr[r].mean()) for r in rows]
+    return out
+
+
+def pose_means(per_pose: dict[str, list]) -> dict[str, dict[str, float]]:
+    """The view-weighted mean of each metric (``views``) and the unweighted mean of the sources' (``source_mean``),
+    from :func:`_per_pose` numbers (the headline and ``source_mean`` of :func:`evaluate`, rebuilt)."""
+    views = np.asarray(per_pose["views"])
+    source = np.asarray(per_pose["source"])
+    out: dict[str, dict[str, float]] = {"views": {}, "source_mean": {}}
+    for name in (k for k in per_pose if k not in POSE_KEYS):
+        x = np.asarray(per_pose[name])
+        out["views"][name] = float((views * x).sum() / views.sum())
+        out["source_mean"][name] = float(np.mean([(views[sel] * x[sel]).sum() / views[sel].sum()
+                                                  for sel in (source == s for s in set(source.tolist()))]))
     return out
 
 

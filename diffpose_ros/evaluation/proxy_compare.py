@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .proxy_benchmark import POSE_KEYS, standard_errors
+from .proxy_benchmark import POSE_KEYS, pose_means, standard_errors
 
 
 def paired_difference(a: dict, b: dict) -> dict[str, dict[str, tuple[float, float]]]:
@@ -27,16 +27,9 @@ def paired_difference(a: dict, b: dict) -> dict[str, dict[str, tuple[float, floa
                          "--seed and --sources)")
     diff = {k: a[k] for k in POSE_KEYS if k in a} | {k: (np.asarray(b[k]) - np.asarray(a[k])).tolist()
                                            for k in a if k not in POSE_KEYS and k in b}
-    se = standard_errors(diff)
-    views = np.asarray(a["views"])
-    source = np.asarray(a["source"])
-    out: dict[str, dict[str, tuple[float, float]]] = {"views": {}, "source_mean": {}}
-    for name in se["views"]:
-        d = np.asarray(diff[name])
-        out["views"][name] = (float((views * d).sum() / views.sum()), se["views"][name])
-        per_source = [(views[source == s] * d[source == s]).sum() / views[source == s].sum() for s in set(source)]
-        out["source_mean"][name] = (float(np.mean(per_source)), se["source_mean"][name])
-    return out
+    means, errors = pose_means(diff), standard_errors(diff)
+    return {mean: {name: (means[mean][name], errors[mean][name]) for name in means[mean]}
+            for mean in ("views", "source_mean")}
 
 
 def table(a: dict, b: dict) -> str:
